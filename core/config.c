@@ -1,1 +1,454 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <scnpm/template.h>
+#include <scnpm/unit-name.h>
+
+#include "config.h"
+#include "util.h"
+
+static const char *const families[] = { "ip", "ip6", "inet", "arp", "bridge", "netdev" };
+
+struct config *config_new(void)
+{
+	return calloc(1, sizeof(struct config));
+}
+
+struct rule *rule_free(struct rule *r)
+{
+	if (!r)
+		return NULL;
+	free(r->unit_spec);
+	free(r->text);
+	free(r->family);
+	free(r->table);
+	free(r->name);
+	free(r->body);
+	free(r->file);
+	free(r);
+	return NULL;
+}
+
+struct config *config_free(struct config *c)
+{
+	if (!c)
+		return NULL;
+	for (size_t i = 0; i < c->n_rules; i++)
+		rule_free(c->rules[i]);
+	free(c->rules);
+	strv_free(c->files);
+	free(c);
+	return NULL;
+}
+
+static int set_error(char **ret_error, int r, const char *file, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static int set_error(char **ret_error, int r, const char *file, unsigned line, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	if (ret_error) {
+		char *e = NULL;
+		int k;
+
+		if (line > 0)
+			k = asprintf(&e, "%s:%u: %s", file, line, msg);
+		else
+			k = asprintf(&e, "%s: %s", file, msg);
+		*ret_error = k < 0 ? NULL : e;
+	}
+	return r;
+}
+
+static bool glob_char(char c)
+{
+	return c == '*' || c == '?' || c == '[' || c == ']' || c == '!' || c == '^';
+}
+
+bool unit_pattern_is_valid(const char *s)
+{
+	const char *dot;
+	bool glob = false;
+
+	if (!s || !*s || strlen(s) > SCNPM_UNIT_NAME_MAX)
+		return false;
+	for (const char *p = s; *p; p++) {
+		if (glob_char(*p))
+			glob = true;
+		else if (!scnpm_unit_char_is_valid(*p))
+			return false;
+	}
+	if (!glob)
+		return scnpm_unit_name_is_valid(s);
+
+	/* A glob: the type suffix must be spelled out, so that a pattern never spans unit
+	 * types by accident ("app-*" would match app-x.scope and app-y.service alike). */
+	dot = strrchr(s, '.');
+	if (!dot || dot == s)
+		return false;
+	return scnpm_unit_type_is_valid(dot + 1, strlen(dot + 1));
+}
+
+/* The original tool's test for "this comment is a directive": the first word looks
+ * like NAME.TYPE. Anything else is an ordinary comment, even with "::" in it. */
+static bool looks_like_unit(const char *s, size_t n)
+{
+	const char *dot = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '.')
+			dot = s + i;
+	if (!dot || dot == s || dot == s + n - 1)
+		return false;
+	for (const char *p = dot + 1; p < s + n; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+			return false;
+	return true;
+}
+
+bool rule_matches(const struct rule *r, uint32_t manager, uint32_t uid, const char *name)
+{
+	if (manager != SCNPM_MANAGER_ANY && r->manager != SCNPM_MANAGER_ANY) {
+		if (r->manager != manager)
+			return false;
+		if (r->has_uid && r->uid != uid)
+			return false;
+	}
+	if (r->is_glob)
+		return fnmatch(r->pattern, name, 0) == 0;
+	return streq(r->pattern, name);
+}
+
+/* Take the next whitespace-separated word of *p into a new string. */
+static char *next_word(const char **p)
+{
+	const char *s = skip_space(*p), *e = s;
+
+	while (*e && *e != ' ' && *e != '\t')
+		e++;
+	*p = e;
+	return e > s ? strndup(s, (size_t)(e - s)) : NULL;
+}
+
+static bool identifier_is_valid(const char *s)
+{
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '_' || *p == '-' || *p == '.' || *p == '/'))
+			return false;
+	return *s != '\0';
+}
+
+static int parse_unit_spec(struct rule *r, const char *file, unsigned line, char **ret_error)
+{
+	const char *slash = strchr(r->unit_spec, '/');
+	_cleanup_free_ char *esc = NULL;
+
+	r->pattern = r->unit_spec;
+	r->manager = SCNPM_MANAGER_ANY;
+	if (slash) {
+		_cleanup_free_ char *q = strndup(r->unit_spec, (size_t)(slash - r->unit_spec));
+		const char *u;
+
+		if (!q)
+			return -ENOMEM;
+		if (streq(q, "system"))
+			r->manager = SCNPM_MANAGER_SYSTEM;
+		else if (streq(q, "user"))
+			r->manager = SCNPM_MANAGER_USER;
+		else if ((u = startswith(q, "user@")) && safe_atou32(u, &r->uid) >= 0) {
+			r->manager = SCNPM_MANAGER_USER;
+			r->has_uid = true;
+		} else {
+			esc = cescape_trunc(q, 64);
+			return set_error(ret_error, -EINVAL, file, line,
+					 "unknown manager qualifier '%s/' (use system/, user/ or user@UID/)",
+					 esc ?: "");
+		}
+		r->pattern = slash + 1;
+	}
+
+	if (!unit_pattern_is_valid(r->pattern)) {
+		esc = cescape_trunc(r->pattern, 64);
+		return set_error(ret_error, -EINVAL, file, line,
+				 "invalid unit name '%s' (systemd.unit(5): up to 255 of [A-Za-z0-9:_.\\-@], "
+				 "ending in a unit type such as .service; globs *?[] allowed)",
+				 esc ?: "");
+	}
+	r->is_glob = strpbrk(r->pattern, "*?[") != NULL;
+	return 0;
+}
+
+/* "[add [rule|element]] FAMILY TABLE NAME BODY" → the fields of r. */
+static int parse_command(struct rule *r, const char *cmd, const char *file, unsigned line,
+			 char **ret_error)
+{
+	const char *p = cmd, *save;
+	_cleanup_free_ char *w = NULL;
+	bool known = false;
+	int k;
+
+	r->pub.object = SCNPM_OBJECT_RULE;
+	save = p;
+	w = next_word(&p);
+	if (w && streq(w, "add")) {
+		free(w);
+		save = p;
+		w = next_word(&p);
+	}
+	if (w && (streq(w, "rule") || streq(w, "element"))) {
+		if (streq(w, "element"))
+			r->pub.object = SCNPM_OBJECT_ELEMENT;
+	} else
+		p = save;
+
+	r->family = next_word(&p);
+	r->table = next_word(&p);
+	r->name = next_word(&p);
+	if (!r->family || !r->table || !r->name)
+		return set_error(ret_error, -EINVAL, file, line,
+				 "expected '%sFAMILY TABLE %s ...' after '::'",
+				 r->pub.object == SCNPM_OBJECT_ELEMENT ? "add element " : "[add [rule]] ",
+				 r->pub.object == SCNPM_OBJECT_ELEMENT ? "SET" : "CHAIN");
+	for (size_t i = 0; i < ELEMENTSOF(families); i++)
+		if (streq(r->family, families[i]))
+			known = true;
+	if (!known) {
+		_cleanup_free_ char *esc = cescape_trunc(r->family, 32);
+
+		return set_error(ret_error, -EINVAL, file, line,
+				 "unknown family '%s': expected FAMILY TABLE %s after '::' "
+				 "(family one of ip, ip6, inet, arp, bridge, netdev)",
+				 esc ?: "", r->pub.object == SCNPM_OBJECT_ELEMENT ? "SET" : "CHAIN");
+	}
+	if (!identifier_is_valid(r->table) || !identifier_is_valid(r->name)) {
+		_cleanup_free_ char *t = cescape_trunc(r->table, 64), *n = cescape_trunc(r->name, 64);
+
+		return set_error(ret_error, -EINVAL, file, line, "invalid table or %s name '%s %s'",
+				 r->pub.object == SCNPM_OBJECT_ELEMENT ? "set" : "chain", t ?: "", n ?: "");
+	}
+
+	r->body = strdup(skip_space(p));
+	if (!r->body)
+		return -ENOMEM;
+	strip_trailing_space(r->body);
+	if (r->pub.object == SCNPM_OBJECT_ELEMENT && !*r->body)
+		return set_error(ret_error, -EINVAL, file, line, "element directive without elements");
+
+	k = asprintf(&r->text, "add %s %s %s %s%s%s",
+		     r->pub.object == SCNPM_OBJECT_ELEMENT ? "element" : "rule", r->family, r->table,
+		     r->name, *r->body ? " " : "", r->body);
+	if (k < 0) {
+		r->text = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int config_add_directive(struct config *c, const char *file, unsigned line,
+				const char *unit_spec, size_t unit_len, const char *cmd,
+				char **ret_error)
+{
+	struct rule *r, **t;
+	int k;
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->unit_spec = strndup(unit_spec, unit_len);
+	r->file = strdup(file);
+	r->line = line;
+	if (!r->unit_spec || !r->file) {
+		rule_free(r);
+		return -ENOMEM;
+	}
+	k = parse_unit_spec(r, file, line, ret_error);
+	if (k >= 0)
+		k = parse_command(r, cmd, file, line, ret_error);
+	if (k < 0) {
+		rule_free(r);
+		return k;
+	}
+	r->templated = scnpm_template_has_placeholders(r->text);
+
+	r->pub = (struct scnpm_rule){
+		.size = sizeof(struct scnpm_rule),
+		.object = r->pub.object,
+		.unit = r->unit_spec,
+		.text = r->text,
+		.family = r->family,
+		.table = r->table,
+		.name = r->name,
+		.body = r->body,
+		.file = r->file,
+		.line = line,
+	};
+
+	t = realloc(c->rules, (c->n_rules + 1) * sizeof(*t));
+	if (!t) {
+		rule_free(r);
+		return -ENOMEM;
+	}
+	c->rules = t;
+	c->rules[c->n_rules++] = r;
+	return 0;
+}
+
+/* Strip "#...# " from a comment line; NULL if the line is not a comment. */
+static const char *comment_text(const char *line)
+{
+	const char *p = skip_space(line);
+
+	if (*p != '#')
+		return NULL;
+	while (*p == '#')
+		p++;
+	return skip_space(p);
+}
+
+/* Remove a trailing backslash (and the spaces around it); true if there was one. */
+static bool strip_continuation(char *s)
+{
+	size_t n;
+
+	strip_trailing_space(s);
+	n = strlen(s);
+	if (n == 0 || s[n - 1] != '\\')
+		return false;
+	s[n - 1] = '\0';
+	strip_trailing_space(s);
+	return true;
+}
+
+int config_parse_stream(struct config *c, FILE *f, const char *name, char **ret_error)
+{
+	_cleanup_free_ char *buf = NULL, *acc = NULL;
+	size_t cap = 0, acc_len = 0;
+	unsigned lineno = 0, start_line = 0;
+	size_t unit_off = 0, unit_len = 0, cmd_off = 0;
+	bool cont = false;
+	ssize_t n;
+	int r;
+
+	for (;;) {
+		const char *text, *p, *u;
+		char *line;
+
+		errno = 0;
+		n = getline(&buf, &cap, f);
+		if (n < 0) {
+			if (ferror(f))
+				return set_error(ret_error, errno > 0 ? -errno : -EIO, name, lineno + 1,
+						 "read failed: %s", strerror(errno > 0 ? errno : EIO));
+			break;
+		}
+		lineno++;
+		if ((size_t)n > CONFIG_LINE_MAX)
+			return set_error(ret_error, -E2BIG, name, lineno,
+					 "line is longer than %u bytes", CONFIG_LINE_MAX);
+		line = buf;
+		line[strcspn(line, "\n")] = '\0';
+
+		if (cont) {
+			char *t;
+			size_t l;
+			bool more;
+
+			text = comment_text(line);
+			if (!text)
+				return set_error(ret_error, -EINVAL, name, start_line,
+						 "broken continuation: the directive ends with '\\' but line %u is not a comment",
+						 lineno);
+			l = strlen(text);
+			if (acc_len + 1 + l > CONFIG_LINE_MAX)
+				return set_error(ret_error, -E2BIG, name, start_line,
+						 "directive is longer than %u bytes", CONFIG_LINE_MAX);
+			t = realloc(acc, acc_len + 1 + l + 1);
+			if (!t)
+				return -ENOMEM;
+			acc = t;
+			acc[acc_len++] = ' ';
+			memcpy(acc + acc_len, text, l + 1);
+			more = strip_continuation(acc + acc_len);
+			acc_len = strlen(acc);
+			if (more)
+				continue;
+			cont = false;
+			r = config_add_directive(c, name, start_line, acc + unit_off, unit_len,
+						 acc + cmd_off, ret_error);
+			if (r < 0)
+				return r;
+			continue;
+		}
+
+		text = comment_text(line);
+		if (!text)
+			continue;
+
+		/* UNIT :: ... */
+		u = text;
+		p = u + strcspn(u, " \t");
+		unit_len = (size_t)(p - u);
+		p = skip_space(p);
+		if (!strneq(p, "::", 2) || (p[2] != '\0' && p[2] != ' ' && p[2] != '\t'))
+			continue;
+		{
+			/* a qualifier is not part of the NAME.TYPE shape test */
+			const char *slash = memchr(u, '/', unit_len);
+			const char *shape = slash ? slash + 1 : u;
+
+			if (!looks_like_unit(shape, unit_len - (size_t)(shape - u)))
+				continue;
+		}
+
+		free(acc);
+		acc = strdup(text);
+		if (!acc)
+			return -ENOMEM;
+		unit_off = 0;
+		cmd_off = (size_t)(p + 2 - text);
+		start_line = lineno;
+		if (strip_continuation(acc)) {
+			cont = true;
+			acc_len = strlen(acc);
+			continue;
+		}
+		r = config_add_directive(c, name, start_line, acc + unit_off, unit_len,
+					 acc + cmd_off, ret_error);
+		if (r < 0)
+			return r;
+	}
+
+	if (cont)
+		return set_error(ret_error, -EINVAL, name, start_line,
+				 "broken continuation: the directive ends with '\\' at the end of the file");
+	return 0;
+}
+
+int config_parse_file(struct config *c, const char *path, char **ret_error)
+{
+	FILE *f;
+	int r;
+
+	f = fopen(path, "re");
+	if (!f)
+		return set_error(ret_error, -errno, path, 0, "cannot read: %s", strerror(errno));
+	r = config_parse_stream(c, f, path, ret_error);
+	fclose(f);
+	if (r >= 0) {
+		r = strv_push(&c->files, path);
+		if (r < 0)
+			return r;
+	}
+	return r;
+}

@@ -1,2 +1,276 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-int main(void) { return 0; }
+/*
+ * scnpm: keeps nftables "socket cgroupv2" rules pointing at the live cgroups of systemd
+ * units. This file is the command line and the process lifecycle: parse options, load
+ * modules, read the configuration, start, run the sd-event loop, reload on SIGHUP.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include <scnpm/unit-name.h>
+
+#include "loader.h"
+#include "log.h"
+#include "manager.h"
+#include "util.h"
+
+#define EXIT_USAGE 2
+
+static char **arg_sources;
+static char **arg_sinks;
+static const char *arg_module_dir;
+static struct manager_options arg_opt = { .cooldown_usec = 300 * USEC_PER_MSEC };
+
+static void help(void)
+{
+	printf("Usage: %s [OPTIONS] [NFT-CONFIG...]\n"
+	       "\n"
+	       "Keep nftables \"socket cgroupv2\" rules pointing at the live cgroups of systemd\n"
+	       "units. Rules are read from comment lines in nftables configs:\n"
+	       "    # postfix.service :: add rule inet filter out socket cgroupv2 level 2 \\\n"
+	       "    #   \"system.slice/postfix.service\" tcp dport 25 accept\n"
+	       "\n"
+	       "Options:\n"
+	       "  -f --flush                    Flush every chain a rule names at start\n"
+	       "  -c --cooldown=MS              Coalesce events per unit within MS (default 300)\n"
+	       "  -u --reload-with-unit=UNIT    Re-read configs, re-apply all on UNIT's events\n"
+	       "  -a --reapply-with-unit=UNIT   Re-apply all rules on UNIT's events\n"
+	       "     --source=NAME[:KEY=VAL,..] Load source module NAME (default: journal)\n"
+	       "     --sink=NAME[:KEY=VAL,..]   Load sink module NAME (default: nft)\n"
+	       "     --module-dir=DIR[:DIR..]   Where modules live (default %s)\n"
+	       "  -d --debug                    Log debug messages (same as --log-level=debug)\n"
+	       "     --log-level=LEVEL          err, warning, notice (default), info, debug\n"
+	       "  -q --quiet                    Log only warnings and errors\n"
+	       "  -h --help                     Show this help\n"
+	       "     --version                  Show the version\n"
+	       "\n"
+	       "Signals: SIGHUP re-reads the configs; SIGTERM/SIGINT exit, rules stay in place.\n"
+	       "Exit status: 0 success, 1 runtime or configuration error, 2 usage error.\n"
+	       "See scnpm(8).\n",
+	       program_invocation_short_name, SCNPM_MODULE_DIR);
+}
+
+enum {
+	ARG_SOURCE = 0x100,
+	ARG_SINK,
+	ARG_MODULE_DIR,
+	ARG_LOG_LEVEL,
+	ARG_VERSION,
+};
+
+/* 0 to go on, 1 to exit 0 (help, version), -EINVAL for a usage error (logged). */
+static int parse_argv(int argc, char *argv[])
+{
+	static const struct option options[] = {
+		{ "flush", no_argument, NULL, 'f' },
+		{ "cooldown", required_argument, NULL, 'c' },
+		{ "reload-with-unit", required_argument, NULL, 'u' },
+		{ "reapply-with-unit", required_argument, NULL, 'a' },
+		{ "source", required_argument, NULL, ARG_SOURCE },
+		{ "sink", required_argument, NULL, ARG_SINK },
+		{ "module-dir", required_argument, NULL, ARG_MODULE_DIR },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, ARG_VERSION },
+		{}
+	};
+	bool debug = false;
+	uint64_t ms;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "fc:u:a:dqh", options, NULL)) >= 0) {
+		switch (c) {
+		case 'f':
+			arg_opt.flush = true;
+			break;
+		case 'c':
+			r = safe_atou64(optarg, &ms);
+			if (r < 0 || ms > 3600 * 1000)
+				return log_error_errno(-EINVAL,
+						       "Invalid --cooldown '%s': expected milliseconds, 0 to 3600000",
+						       optarg);
+			arg_opt.cooldown_usec = ms * USEC_PER_MSEC;
+			break;
+		case 'u':
+		case 'a':
+			if (!scnpm_unit_name_is_valid(optarg))
+				return log_error_errno(-EINVAL, "Invalid unit name for -%c: '%s'", c, optarg);
+			r = strv_push(c == 'u' ? &arg_opt.reload_units : &arg_opt.reapply_units, optarg);
+			if (r < 0)
+				return log_oom();
+			break;
+		case ARG_SOURCE:
+		case ARG_SINK:
+			r = strv_push(c == ARG_SOURCE ? &arg_sources : &arg_sinks, optarg);
+			if (r < 0)
+				return log_oom();
+			break;
+		case ARG_MODULE_DIR:
+			arg_module_dir = optarg;
+			break;
+		case 'd':
+			debug = true;
+			break;
+		case 'q':
+			if (!debug)
+				log_set_max_level(LOG_WARNING);
+			break;
+		case ARG_LOG_LEVEL:
+			r = log_level_from_string(optarg);
+			if (r < 0)
+				return log_error_errno(-EINVAL, "Invalid --log-level '%s'", optarg);
+			log_set_max_level(r);
+			break;
+		case 'h':
+			help();
+			return 1;
+		case ARG_VERSION:
+			printf("scnpm %s (module ABI %d)\n", SCNPM_VERSION, SCNPM_MODULE_ABI);
+			return 1;
+		case '?':
+			return -EINVAL; /* getopt printed why */
+		default:
+			return log_error_errno(-EINVAL, "Unhandled option");
+		}
+	}
+	if (debug)
+		log_set_max_level(LOG_DEBUG);
+
+	for (int i = optind; i < argc; i++)
+		if (strv_push(&arg_opt.config_files, argv[i]) < 0)
+			return log_oom();
+	if (!arg_sources && strv_push(&arg_sources, "journal") < 0)
+		return log_oom();
+	if (!arg_sinks && strv_push(&arg_sinks, "nft") < 0)
+		return log_oom();
+	if (!arg_opt.config_files)
+		log_warning("No configuration files given: there are no rules to keep");
+	return 0;
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	(void)manager_reload(userdata, false);
+	return 0;
+}
+
+static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	log_debug("Received %s, exiting", strsignal((int)si->ssi_signo));
+	return sd_event_exit(sd_event_source_get_event(s), 0);
+}
+
+static int load_modules(struct manager *m)
+{
+	const char *path = module_search_path(arg_module_dir);
+	int r;
+
+	for (unsigned pass = 0; pass < 2; pass++) {
+		uint32_t kind = pass == 0 ? SCNPM_MODULE_SOURCE : SCNPM_MODULE_SINK;
+
+		STRV_FOREACH(spec, pass == 0 ? arg_sources : arg_sinks) {
+			_cleanup_free_ char *error = NULL;
+			struct module *mod;
+
+			r = module_load(path, kind, *spec, &mod, &error);
+			if (r < 0) {
+				if (error)
+					log_error("%s", error);
+				else
+					log_error_errno(r, "Failed to load %s '%s': %m",
+							module_kind_to_string(kind), *spec);
+				return r;
+			}
+			log_debug("Loaded %s from %s", mod->name, mod->path);
+			r = manager_add_module(m, mod);
+			if (r < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static int run(int argc, char *argv[])
+{
+	_cleanup_(sd_event_unrefp) sd_event *e = NULL;
+	struct manager *m = NULL;
+	sigset_t mask;
+	int r;
+
+	r = parse_argv(argc, argv);
+	if (r != 0)
+		return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
+
+	r = sd_event_default(&e);
+	if (r < 0) {
+		log_error_errno(r, "Failed to allocate event loop: %m");
+		return EXIT_FAILURE;
+	}
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+
+	r = manager_new(e, &arg_opt, &m);
+	if (r < 0) {
+		log_oom();
+		return EXIT_FAILURE;
+	}
+
+	/* Everything that can be checked without touching nftables comes first. */
+	r = load_modules(m);
+	if (r >= 0)
+		r = manager_load_config(m);
+	if (r >= 0)
+		r = manager_start(m);
+	if (r < 0)
+		goto finish;
+
+	r = sd_event_add_signal(e, NULL, SIGHUP, on_sighup, m);
+	if (r >= 0)
+		r = sd_event_add_signal(e, NULL, SIGTERM, on_exit_signal, NULL);
+	if (r >= 0)
+		r = sd_event_add_signal(e, NULL, SIGINT, on_exit_signal, NULL);
+	if (r < 0) {
+		log_error_errno(r, "Failed to set up signal handling: %m");
+		goto finish;
+	}
+	(void)sd_event_set_watchdog(e, true);
+
+	(void)sd_notify(false, "READY=1");
+	manager_notify_status(m);
+	log_info("Running: %zu rules", m->config->n_rules);
+
+	r = sd_event_loop(e);
+	if (r < 0)
+		log_error_errno(r, "Event loop failed: %m");
+	else
+		(void)sd_notify(false, "STOPPING=1");
+
+finish:
+	manager_free(m);
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(int argc, char *argv[])
+{
+	int ret = run(argc, argv);
+
+	strv_free(arg_sources);
+	strv_free(arg_sinks);
+	strv_free(arg_opt.config_files);
+	strv_free(arg_opt.reload_units);
+	strv_free(arg_opt.reapply_units);
+	return ret;
+}

@@ -1,1 +1,139 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+void strv_free(char **l)
+{
+	STRV_FOREACH(s, l)
+		free(*s);
+	free(l);
+}
+
+size_t strv_length(char **l)
+{
+	size_t n = 0;
+
+	STRV_FOREACH(s, l)
+		n++;
+	return n;
+}
+
+int strv_push(char ***l, const char *s)
+{
+	size_t n = strv_length(*l);
+	char **t, *c;
+
+	c = strdup(s);
+	if (!c)
+		return -ENOMEM;
+	t = realloc(*l, (n + 2) * sizeof(char *));
+	if (!t) {
+		free(c);
+		return -ENOMEM;
+	}
+	t[n] = c;
+	t[n + 1] = NULL;
+	*l = t;
+	return 0;
+}
+
+bool strv_contains(char **l, const char *s)
+{
+	STRV_FOREACH(i, l)
+		if (streq(*i, s))
+			return true;
+	return false;
+}
+
+char *cescape_trunc(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max + 1);
+	char *out, *o;
+
+	out = malloc(n * 4 + 4);
+	if (!out)
+		return NULL;
+	o = out;
+	for (size_t i = 0; i < n && i < max; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '\\' || c == '\'' || c == '"') {
+			*o++ = '\\';
+			*o++ = (char)c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			o += sprintf(o, "\\x%02x", c);
+		} else
+			*o++ = (char)c;
+	}
+	if (n > max)
+		o = stpcpy(o, "...");
+	*o = '\0';
+	return out;
+}
+
+int safe_atou64(const char *s, uint64_t *ret)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno > 0)
+		return -errno;
+	if (*end != '\0')
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int safe_atou32(const char *s, uint32_t *ret)
+{
+	uint64_t v;
+	int r;
+
+	r = safe_atou64(s, &v);
+	if (r < 0)
+		return r;
+	if (v > UINT32_MAX)
+		return -ERANGE;
+	*ret = (uint32_t)v;
+	return 0;
+}
+
+const char *startswith(const char *s, const char *prefix)
+{
+	size_t l = strlen(prefix);
+
+	return strncmp(s, prefix, l) == 0 ? s + l : NULL;
+}
+
+char *skip_space(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return (char *)s;
+}
+
+void strip_trailing_space(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+		s[--n] = '\0';
+}
+
+uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "macro.h"
+
+/* NULL-terminated string vectors. */
+void strv_free(char **l);
+size_t strv_length(char **l);
+int strv_push(char ***l, const char *s); /* copies s */
+bool strv_contains(char **l, const char *s);
+
+/* A copy of s safe to print in a log line: non-printable bytes, quotes and backslashes
+ * escaped, at most max visible bytes of s (then "..."). Never NULL on success. */
+char *cescape_trunc(const char *s, size_t max);
+
+int safe_atou32(const char *s, uint32_t *ret);
+int safe_atou64(const char *s, uint64_t *ret);
+
+const char *startswith(const char *s, const char *prefix);
+char *skip_space(const char *s);
+void strip_trailing_space(char *s);
+
+/* CLOCK_MONOTONIC in microseconds. */
+uint64_t now_usec(void);
