@@ -65,6 +65,8 @@ struct module *module_free(struct module *m)
 		m->desc->done(m->state);
 	if (m->dl)
 		dlclose(m->dl);
+	if (m->fd >= 0)
+		close(m->fd);
 	free(m->name);
 	free(m->path);
 	strv_free(m->options);
@@ -204,6 +206,7 @@ int module_load(const char *search_path, uint32_t kind, const char *spec, struct
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
+	m->fd = -EBADF;
 	if (asprintf(&m->name, "%s-%s", kind_s, name) < 0) {
 		m->name = NULL;
 		r = -ENOMEM;
@@ -229,7 +232,11 @@ int module_load(const char *search_path, uint32_t kind, const char *spec, struct
 	if (r < 0)
 		goto fail;
 
-	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+	/* Load through the fd we checked. It stays open while the module is loaded: the
+	 * dynamic loader knows objects by name, and a reused fd number would make a second
+	 * module look like the first. */
+	m->fd = TAKE_FD(fd);
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", m->fd);
 	m->dl = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL);
 	if (!m->dl) {
 		const char *e = dlerror();

@@ -22,6 +22,7 @@ struct module {
 	char *name;			/* "sink-nft" */
 	char *path;
 	void *dl;
+	int fd;				/* the checked file, open while loaded */
 	const struct scnpm_module *desc;
 	char **options;			/* "key=value" */
 	void *state;

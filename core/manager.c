@@ -28,6 +28,7 @@ struct unit_entry {
 	sd_event_source *timer;	/* armed while in cooldown */
 	bool pending;		/* an event arrived during the cooldown */
 	uint64_t min_generation;	/* dispatch only rules at least this new */
+	bool from_event;	/* a source reported it since the last dispatch (not a re-apply) */
 };
 
 /* Rules with a unit glob, and the exact-name index. Rebuilt when the config changes. */
@@ -349,10 +350,14 @@ static void unit_dispatch(struct manager *m, struct unit_entry *u)
 	size_t n = 0, cap = 0;
 	struct rule_list *l;
 
-	if (m->opt.reload_units && unit_in(m->opt.reload_units, u))
-		manager_want(m, true, false);
-	else if (m->opt.reapply_units && unit_in(m->opt.reapply_units, u))
-		manager_want(m, false, true);
+	/* -u/-a react to what the sources report, never to our own re-apply. */
+	if (u->from_event) {
+		u->from_event = false;
+		if (m->opt.reload_units && unit_in(m->opt.reload_units, u))
+			manager_want(m, true, false);
+		else if (m->opt.reapply_units && unit_in(m->opt.reapply_units, u))
+			manager_want(m, false, true);
+	}
 
 	l = hashmap_get(m->exact, u->name);
 	for (size_t i = 0; i < (l ? l->n : 0) + m->n_globs; i++) {
@@ -573,6 +578,7 @@ int manager_handle_event(struct manager *m, struct module *source, const struct 
 	r = unit_entry_update(u, ev, ev->cgroup_path, level);
 	if (r < 0)
 		return log_oom();
+	u->from_event = true;
 	unit_trigger(m, u, 0);
 	return 0;
 }

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+
+#include "config.h"
+
+/* Parse text as file "t.conf". Returns r; *ret_error gets the message. */
+static int parse(const char *text, struct config **ret, char **ret_error)
+{
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
+	struct config *c = config_new();
+	int r;
+
+	cr_assert(ne(ptr, f, NULL));
+	*ret_error = NULL;
+	r = config_parse_stream(c, f, "t.conf", ret_error);
+	fclose(f);
+	*ret = c;
+	return r;
+}
+
+struct valid_case {
+	const char *text;
+	size_t n_rules;
+	const char *unit;   /* first rule */
+	const char *cmd;    /* first rule's normalized text */
+	unsigned line;
+	unsigned object;
+};
+
+static const struct valid_case valid_cases[] = {
+	{ "# a.service :: add rule inet filter out accept\n", 1, "a.service",
+	  "add rule inet filter out accept", 1, SCNPM_OBJECT_RULE },
+	/* "add" and "rule" are optional, as in the original */
+	{ "# a.service :: inet filter out accept\n", 1, "a.service", "add rule inet filter out accept",
+	  1, SCNPM_OBJECT_RULE },
+	{ "# a.service :: add inet filter out accept\n", 1, "a.service",
+	  "add rule inet filter out accept", 1, SCNPM_OBJECT_RULE },
+	/* any number of '#', spaces after them, leading indentation */
+	{ "####   a.service   ::   add rule ip t c  counter  \n", 1, "a.service",
+	  "add rule ip t c counter", 1, SCNPM_OBJECT_RULE },
+	{ "\t# a.service :: add rule ip t c\n", 1, "a.service", "add rule ip t c", 1,
+	  SCNPM_OBJECT_RULE },
+	/* continuation lines */
+	{ "x\n# postfix.service :: add rule inet filter vpn.whitelist \\\n"
+	  "# socket cgroupv2 level 2 \"system.slice/postfix.service\" \\\n"
+	  "##   tcp dport 25 accept\n",
+	  1, "postfix.service",
+	  "add rule inet filter vpn.whitelist socket cgroupv2 level 2 \"system.slice/postfix.service\" tcp dport 25 accept",
+	  2, SCNPM_OBJECT_RULE },
+	/* ordinary comments and nft lines are ignored, also with "::" */
+	{ "# note :: this is prose\n#a.service :: add rule ip t c\ntable inet x {}\n# just text\n", 1,
+	  "a.service", "add rule ip t c", 2, SCNPM_OBJECT_RULE },
+	/* element directives, qualifiers, globs, placeholders */
+	{ "# postfix.service :: add element inet filter allowed { %{cgroup} }\n", 1, "postfix.service",
+	  "add element inet filter allowed { %{cgroup} }", 1, SCNPM_OBJECT_ELEMENT },
+	{ "# user@1000/app-*.scope :: add rule inet f c socket cgroupv2 level %{level} %{cgroup} accept\n",
+	  1, "user@1000/app-*.scope",
+	  "add rule inet f c socket cgroupv2 level %{level} %{cgroup} accept", 1, SCNPM_OBJECT_RULE },
+	/* several rules for one unit */
+	{ "# a.service :: add rule ip t c tcp dport 1 accept\n# a.service :: add rule ip t c tcp dport 2 accept\n"
+	  "# b.scope :: add rule ip t c accept\n",
+	  3, "a.service", "add rule ip t c tcp dport 1 accept", 1, SCNPM_OBJECT_RULE },
+	/* no directives at all */
+	{ "table inet filter {\n  chain out { }\n}\n", 0, NULL, NULL, 0, 0 },
+	/* CRLF line ends */
+	{ "# a.service :: add rule ip t c accept\r\n", 1, "a.service", "add rule ip t c accept", 1,
+	  SCNPM_OBJECT_RULE },
+};
+
+/* Table-driven, in one test: Criterion's parameterized tests copy the parameters into
+ * a re-executed worker, where pointers to string literals do not survive (PIE). */
+Test(config, valid)
+{
+	for (size_t i = 0; i < sizeof(valid_cases) / sizeof(valid_cases[0]); i++) {
+		const struct valid_case *tc = &valid_cases[i];
+		struct config *c;
+		char *error;
+		int r = parse(tc->text, &c, &error);
+
+		cr_assert(eq(int, r, 0), "case %zu: error: %s", i, error ?: "(none)");
+		cr_assert(eq(sz, c->n_rules, tc->n_rules), "case %zu", i);
+		if (tc->n_rules > 0) {
+			cr_assert(eq(str, c->rules[0]->unit_spec, (char *)tc->unit), "case %zu", i);
+			cr_assert(eq(str, c->rules[0]->text, (char *)tc->cmd), "case %zu", i);
+			cr_assert(eq(u32, c->rules[0]->pub.line, tc->line), "case %zu", i);
+			cr_assert(eq(u32, c->rules[0]->pub.object, tc->object), "case %zu", i);
+			cr_assert(eq(str, (char *)c->rules[0]->pub.file, "t.conf"), "case %zu", i);
+			cr_assert(eq(str, (char *)c->rules[0]->pub.text, (char *)tc->cmd), "case %zu", i);
+		}
+		config_free(c);
+		free(error);
+	}
+}
+
+struct error_case {
+	const char *text;
+	const char *message; /* expected error, exactly "t.conf:LINE: ..." prefix + substring */
+	const char *prefix;
+};
+
+static const struct error_case error_cases[] = {
+	{ "# a.service :: add rule inet filter out \\\nadd rule x\n", "is not a comment", "t.conf:1: " },
+	{ "\n\n# a.service :: add rule inet filter out \\\n", "end of the file", "t.conf:3: " },
+	{ "# a.service :: add rule inet filter\n", "expected '[add [rule]] FAMILY TABLE CHAIN", "t.conf:1: " },
+	{ "# a.service :: add rule\n", "expected", "t.conf:1: " },
+	{ "# a.service ::\n", "expected", "t.conf:1: " },
+	{ "# a.service :: add rule filter out tcp dport 1 accept\n", "unknown family 'filter'", "t.conf:1: " },
+	{ "# a.service :: add rule inet fil;ter out accept\n", "invalid table or chain name", "t.conf:1: " },
+	{ "\n# a;b.service :: add rule inet f c accept\n", "invalid unit name 'a;b.service'", "t.conf:2: " },
+	{ "# a.servicex :: add rule inet f c accept\n", "invalid unit name", "t.conf:1: " },
+	{ "# @a.service :: add rule inet f c accept\n", "invalid unit name", "t.conf:1: " },
+	{ "# bogus/a.service :: add rule inet f c accept\n", "unknown manager qualifier 'bogus/'", "t.conf:1: " },
+	{ "# user@x/a.service :: add rule inet f c accept\n", "unknown manager qualifier", "t.conf:1: " },
+	{ "# a.service :: add element inet f s\n", "element directive without elements", "t.conf:1: " },
+};
+
+Test(config, errors)
+{
+	for (size_t i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]); i++) {
+		const struct error_case *tc = &error_cases[i];
+		struct config *c;
+		char *error;
+		int r = parse(tc->text, &c, &error);
+
+		cr_assert(lt(int, r, 0), "case %zu", i);
+		cr_assert(ne(ptr, error, NULL), "case %zu", i);
+		cr_assert(eq(int, strncmp(error, tc->prefix, strlen(tc->prefix)), 0), "case %zu: got: %s", i, error);
+		cr_assert(ne(ptr, strstr(error, tc->message), NULL), "case %zu: got: %s", i, error);
+		config_free(c);
+		free(error);
+	}
+}
+
+Test(config, long_line)
+{
+	size_t n = CONFIG_LINE_MAX + 100;
+	char *text = malloc(n + 64);
+	struct config *c;
+	char *error;
+
+	strcpy(text, "# a.service :: add rule inet f c ");
+	memset(text + strlen(text), 'x', n);
+	strcpy(text + n, "\n");
+	cr_assert(lt(int, parse(text, &c, &error), 0));
+	cr_assert(ne(ptr, strstr(error, "t.conf:1: line is longer than 65536 bytes"), NULL), "got: %s", error);
+	config_free(c);
+	free(error);
+	free(text);
+}
+
+Test(config, unreadable_file)
+{
+	struct config *c = config_new();
+	char *error = NULL;
+
+	cr_assert(eq(int, config_parse_file(c, "/nonexistent/scnpm.conf", &error), -ENOENT));
+	cr_assert(eq(str, error, "/nonexistent/scnpm.conf: cannot read: No such file or directory"));
+	config_free(c);
+	free(error);
+}
+
+Test(config, file_and_lines)
+{
+	char path[] = "/tmp/scnpm-test-config-XXXXXX";
+	int fd = mkstemp(path);
+	struct config *c = config_new();
+	char *error = NULL;
+	const char *text = "flush ruleset\n# a.service :: add rule ip t c \\\n#   accept\n\n# b.service :: add rule ip t c drop\n";
+
+	cr_assert(ge(int, fd, 0));
+	cr_assert(eq(long, write(fd, text, strlen(text)), (long)strlen(text)));
+	close(fd);
+	cr_assert(eq(int, config_parse_file(c, path, &error), 0));
+	cr_assert(eq(sz, c->n_rules, 2));
+	cr_assert(eq(str, c->rules[0]->file, path));
+	cr_assert(eq(u32, c->rules[0]->line, 2));
+	cr_assert(eq(u32, c->rules[1]->line, 5));
+	cr_assert(eq(str, c->rules[0]->text, "add rule ip t c accept"));
+	unlink(path);
+	config_free(c);
+}
+
+Test(config, patterns_and_qualifiers)
+{
+	struct config *c;
+	char *error;
+
+	cr_assert(eq(int, parse("# system/a.service :: add rule ip t c\n"
+				"# user/app-*.scope :: add rule ip t c\n"
+				"# user@1000/run-u[0-9]*.service :: add rule ip t c socket cgroupv2 level %{level} %{cgroup}\n",
+				&c, &error), 0));
+	cr_assert(eq(sz, c->n_rules, 3));
+	cr_assert(rule_matches(c->rules[0], SCNPM_MANAGER_SYSTEM, 0, "a.service"));
+	cr_assert(not(rule_matches(c->rules[0], SCNPM_MANAGER_USER, 0, "a.service")));
+	cr_assert(rule_matches(c->rules[0], SCNPM_MANAGER_ANY, 0, "a.service"));
+	cr_assert(rule_matches(c->rules[1], SCNPM_MANAGER_USER, 1000, "app-firefox-1234.scope"));
+	cr_assert(rule_matches(c->rules[1], SCNPM_MANAGER_USER, 0, "app-x.scope"));
+	cr_assert(not(rule_matches(c->rules[1], SCNPM_MANAGER_SYSTEM, 0, "app-x.scope")));
+	cr_assert(not(rule_matches(c->rules[1], SCNPM_MANAGER_USER, 0, "app-x.service")));
+	cr_assert(rule_matches(c->rules[2], SCNPM_MANAGER_USER, 1000, "run-u42.service"));
+	cr_assert(not(rule_matches(c->rules[2], SCNPM_MANAGER_USER, 1001, "run-u42.service")));
+	cr_assert(c->rules[2]->templated);
+	cr_assert(not(c->rules[0]->templated));
+	cr_assert(c->rules[1]->is_glob);
+	config_free(c);
+}
+
+/* Random bytes and random mutations of valid configs: never a crash, always either
+ * success or an error message with a location. */
+Test(config, fuzz)
+{
+	static const char *const seeds[] = {
+		"# a.service :: add rule inet filter out \\\n# accept\n",
+		"# user@1000/app-*.scope :: add element inet f s { %{cgroup} : jump x }\n",
+		"## x :: y\n#\n#\\\n",
+	};
+	char buf[512];
+
+	srand(4711);
+	for (int iter = 0; iter < 20000; iter++) {
+		size_t n = (size_t)(rand() % (int)sizeof(buf));
+		struct config *c;
+		char *error;
+		int r;
+
+		if (iter % 2 == 0) {
+			for (size_t i = 0; i < n; i++)
+				buf[i] = (char)(rand() % 256);
+		} else {
+			const char *s = seeds[rand() % 3];
+
+			n = strlen(s);
+			memcpy(buf, s, n);
+			for (int k = 0; k < 3; k++)
+				buf[rand() % (int)n] = (char)(rand() % 256);
+		}
+		buf[n] = '\0';
+		r = parse(buf, &c, &error);
+		if (r < 0)
+			cr_assert(ne(ptr, error, NULL));
+		else
+			cr_assert(eq(ptr, error, NULL));
+		for (size_t i = 0; i < c->n_rules; i++)
+			cr_assert(ne(ptr, c->rules[i]->text, NULL));
+		config_free(c);
+		free(error);
+	}
+}
