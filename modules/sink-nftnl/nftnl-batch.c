@@ -1,0 +1,757 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/table.h>
+
+#include <scnpm/cleanup.h>
+#include <scnpm/template.h>
+
+#include "nftnl-batch.h"
+
+SCNPM_DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_set *, nftnl_set_free)
+SCNPM_DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_set_elem *, nftnl_set_elem_free)
+SCNPM_DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_rule *, nftnl_rule_free)
+SCNPM_DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_expr *, nftnl_expr_free)
+SCNPM_DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_table *, nftnl_table_free)
+SCNPM_DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_chain *, nftnl_chain_free)
+
+/* Room reserved per message: names are at most 256 bytes each, the rest is small. */
+#define NLBATCH_MSG_MAX 4096
+
+static const struct {
+	const char *name;
+	int family;
+} nlbatch_families[] = {
+	{ "ip", NFPROTO_IPV4 },	    { "ip6", NFPROTO_IPV6 },	   { "inet", NFPROTO_INET },
+	{ "arp", NFPROTO_ARP },	    { "bridge", NFPROTO_BRIDGE }, { "netdev", NFPROTO_NETDEV },
+};
+
+int nlbatch_family_from_string(const char *s)
+{
+	for (size_t i = 0; i < sizeof(nlbatch_families) / sizeof(nlbatch_families[0]); i++)
+		if (s && strcmp(s, nlbatch_families[i].name) == 0)
+			return nlbatch_families[i].family;
+	return -EINVAL;
+}
+
+const char *nlbatch_family_to_string(int family)
+{
+	for (size_t i = 0; i < sizeof(nlbatch_families) / sizeof(nlbatch_families[0]); i++)
+		if (nlbatch_families[i].family == family)
+			return nlbatch_families[i].name;
+	return "unknown";
+}
+
+int nlbatch_verdict_equal(const struct nlbatch_verdict *a, const struct nlbatch_verdict *b)
+{
+	if (a->kind != b->kind)
+		return 0;
+	if (a->kind == NLBATCH_VERDICT_JUMP || a->kind == NLBATCH_VERDICT_GOTO)
+		return strcmp(a->chain, b->chain) == 0;
+	return 1;
+}
+
+const char *nlbatch_verdict_to_string(const struct nlbatch_verdict *v, char *buf, size_t size)
+{
+	static const char *const names[] = {
+		[NLBATCH_VERDICT_NONE] = "none",     [NLBATCH_VERDICT_ACCEPT] = "accept",
+		[NLBATCH_VERDICT_DROP] = "drop",     [NLBATCH_VERDICT_REJECT] = "reject",
+		[NLBATCH_VERDICT_JUMP] = "jump",     [NLBATCH_VERDICT_GOTO] = "goto",
+	};
+
+	if (v->kind < 0 || v->kind > NLBATCH_VERDICT_GOTO)
+		snprintf(buf, size, "?");
+	else if (v->kind == NLBATCH_VERDICT_JUMP || v->kind == NLBATCH_VERDICT_GOTO)
+		snprintf(buf, size, "%s %s", names[v->kind], v->chain);
+	else
+		snprintf(buf, size, "%s", names[v->kind]);
+	return buf;
+}
+
+/* Body tokenizer: words, "quoted words" (quotes dropped) and the single characters
+ * { } : as tokens of their own. */
+#define NLBATCH_MAX_TOKENS 12
+struct nlbatch_tokens {
+	unsigned n;
+	char tok[NLBATCH_MAX_TOKENS][NFT_NAME_MAXLEN];
+};
+
+static int nlbatch_tokenize(const char *s, struct nlbatch_tokens *t)
+{
+	t->n = 0;
+	for (const char *p = s;;) {
+		size_t len = 0;
+		char *out;
+
+		while (*p == ' ' || *p == '\t' || *p == '\n')
+			p++;
+		if (!*p)
+			return 0;
+		if (t->n >= NLBATCH_MAX_TOKENS)
+			return -EINVAL;
+		out = t->tok[t->n++];
+
+		if (p[0] == '%' && p[1] == '{') {
+			const char *end = strchr(p, '}');
+
+			if (!end || (size_t)(end - p + 1) >= NFT_NAME_MAXLEN)
+				return -EINVAL;
+			memcpy(out, p, (size_t)(end - p + 1));
+			out[end - p + 1] = '\0';
+			p = end + 1;
+			continue;
+		}
+		if (*p == '{' || *p == '}' || *p == ':') {
+			out[0] = *p++;
+			out[1] = '\0';
+			continue;
+		}
+		if (*p == '"') {
+			const char *end = strchr(p + 1, '"');
+
+			if (!end || end == p + 1 || (size_t)(end - p - 1) >= NFT_NAME_MAXLEN)
+				return -EINVAL;
+			memcpy(out, p + 1, (size_t)(end - p - 1));
+			out[end - p - 1] = '\0';
+			p = end + 1;
+			continue;
+		}
+		while (*p && !strchr(" \t\n{}:\";", *p)) {
+			if (len + 1 >= NFT_NAME_MAXLEN)
+				return -EINVAL;
+			out[len++] = *p++;
+		}
+		if (len == 0)
+			return -EINVAL; /* ';' or a stray quote */
+		out[len] = '\0';
+	}
+}
+
+static int nlbatch_chain_name_is_valid(const char *s)
+{
+	if (!*s || strlen(s) >= NFT_CHAIN_MAXNAMELEN)
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr("_-./", *p)))
+			return 0;
+	return 1;
+}
+
+/* Parses the verdict at tokens[*i...]; advances *i. */
+static int nlbatch_parse_verdict(const struct nlbatch_tokens *t, unsigned *i, int allow_reject,
+				 struct nlbatch_verdict *ret)
+{
+	const char *w;
+
+	if (*i >= t->n)
+		return -EINVAL;
+	w = t->tok[(*i)++];
+	memset(ret, 0, sizeof(*ret));
+	if (strcmp(w, "accept") == 0)
+		ret->kind = NLBATCH_VERDICT_ACCEPT;
+	else if (strcmp(w, "drop") == 0)
+		ret->kind = NLBATCH_VERDICT_DROP;
+	else if (allow_reject && strcmp(w, "reject") == 0)
+		ret->kind = NLBATCH_VERDICT_REJECT;
+	else if (strcmp(w, "jump") == 0 || strcmp(w, "goto") == 0) {
+		ret->kind = w[0] == 'j' ? NLBATCH_VERDICT_JUMP : NLBATCH_VERDICT_GOTO;
+		if (*i >= t->n || !nlbatch_chain_name_is_valid(t->tok[*i]))
+			return -EINVAL;
+		snprintf(ret->chain, sizeof(ret->chain), "%s", t->tok[(*i)++]);
+	} else
+		return -EINVAL;
+	return 0;
+}
+
+int nlbatch_parse_element_body(const char *body, struct nlbatch_verdict *ret)
+{
+	struct nlbatch_tokens t;
+	struct nlbatch_verdict v = { .kind = NLBATCH_VERDICT_NONE };
+	unsigned i = 0;
+
+	if (!body || nlbatch_tokenize(body, &t) < 0)
+		return -EINVAL;
+	if (t.n < 3 || strcmp(t.tok[i++], "{") != 0 ||
+	    strcmp(t.tok[i++], SCNPM_PLACEHOLDER_CGROUP) != 0)
+		return -EINVAL;
+	if (strcmp(t.tok[i], ":") == 0) {
+		i++;
+		if (nlbatch_parse_verdict(&t, &i, 0, &v) < 0)
+			return -EINVAL;
+	}
+	if (i + 1 != t.n || strcmp(t.tok[i], "}") != 0)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int nlbatch_parse_dispatch_body(const char *body, struct nlbatch_dispatch *ret)
+{
+	struct nlbatch_tokens t;
+	struct nlbatch_dispatch d = {};
+	unsigned i = 0;
+
+	if (!body || nlbatch_tokenize(body, &t) < 0)
+		return -EINVAL;
+	if (t.n < 6 || strcmp(t.tok[i++], "socket") != 0 || strcmp(t.tok[i++], "cgroupv2") != 0 ||
+	    strcmp(t.tok[i++], "level") != 0)
+		return -EINVAL;
+	if (strcmp(t.tok[i], SCNPM_PLACEHOLDER_LEVEL) == 0)
+		d.level = 0;
+	else {
+		char *end;
+		unsigned long l;
+
+		errno = 0;
+		l = strtoul(t.tok[i], &end, 10);
+		if (errno != 0 || *end || end == t.tok[i] || t.tok[i][0] == '-' ||
+		    t.tok[i][0] == '+' || l < 1 || l > 255)
+			return -EINVAL;
+		d.level = (uint32_t)l;
+	}
+	i++;
+	if (strcmp(t.tok[i++], SCNPM_PLACEHOLDER_CGROUP) != 0)
+		return -EINVAL;
+	if (i < t.n && strcmp(t.tok[i], "counter") == 0) {
+		d.counter = 1;
+		i++;
+	}
+	if (nlbatch_parse_verdict(&t, &i, 1, &d.verdict) < 0)
+		return -EINVAL;
+	if (i != t.n)
+		return -EINVAL;
+	*ret = d;
+	return 0;
+}
+
+void nlbatch_buf_done(struct nlbatch_buf *b)
+{
+	free(b->data);
+	*b = (struct nlbatch_buf){};
+}
+
+void nlbatch_buf_reset(struct nlbatch_buf *b)
+{
+	b->len = 0;
+	b->n_msgs = 0;
+}
+
+/* Returns a zeroed area of NLBATCH_MSG_MAX bytes at the end of the buffer. */
+static char *nlbatch_buf_tail(struct nlbatch_buf *b)
+{
+	if (b->len + NLBATCH_MSG_MAX > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 16384;
+		char *d;
+
+		while (b->len + NLBATCH_MSG_MAX > cap)
+			cap *= 2;
+		d = realloc(b->data, cap);
+		if (!d)
+			return NULL;
+		b->data = d;
+		b->cap = cap;
+	}
+	memset(b->data + b->len, 0, NLBATCH_MSG_MAX);
+	return b->data + b->len;
+}
+
+static int nlbatch_buf_commit(struct nlbatch_buf *b, const struct nlmsghdr *nlh, int counts)
+{
+	if (nlh->nlmsg_len > NLBATCH_MSG_MAX)
+		return -EMSGSIZE; /* cannot happen with names of valid length */
+	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
+	if (counts)
+		b->n_msgs++;
+	return 0;
+}
+
+int nlbatch_begin(struct nlbatch_buf *b, uint32_t seq)
+{
+	char *p = nlbatch_buf_tail(b);
+
+	if (!p)
+		return -ENOMEM;
+	return nlbatch_buf_commit(b, nftnl_batch_begin(p, seq), 0);
+}
+
+int nlbatch_end(struct nlbatch_buf *b, uint32_t seq)
+{
+	char *p = nlbatch_buf_tail(b);
+
+	if (!p)
+		return -ENOMEM;
+	return nlbatch_buf_commit(b, nftnl_batch_end(p, seq), 0);
+}
+
+static int nlbatch_names_are_valid(const char *table, const char *name)
+{
+	return table && name && *table && *name && strlen(table) < NFT_TABLE_MAXNAMELEN &&
+	       strlen(name) < NFT_NAME_MAXLEN;
+}
+
+static struct nftnl_set *nlbatch_set_new(int family, const char *table, const char *set)
+{
+	_cleanup_(nftnl_set_freep) struct nftnl_set *s = nftnl_set_alloc();
+
+	if (!s)
+		return NULL;
+	if (nftnl_set_set_str(s, NFTNL_SET_TABLE, table) < 0 ||
+	    nftnl_set_set_str(s, NFTNL_SET_NAME, set) < 0)
+		return NULL;
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)family);
+	return TAKE_PTR(s);
+}
+
+static int nlbatch_verdict_code(int kind)
+{
+	switch (kind) {
+	case NLBATCH_VERDICT_ACCEPT:
+		return NF_ACCEPT;
+	case NLBATCH_VERDICT_DROP:
+		return NF_DROP;
+	case NLBATCH_VERDICT_JUMP:
+		return NFT_JUMP;
+	case NLBATCH_VERDICT_GOTO:
+		return NFT_GOTO;
+	default:
+		return -EINVAL;
+	}
+}
+
+int nlbatch_put_setelem(struct nlbatch_buf *b, uint16_t type, int family, const char *table,
+			const char *set, uint64_t id, const struct nlbatch_verdict *v,
+			uint32_t seq)
+{
+	_cleanup_(nftnl_set_freep) struct nftnl_set *s = NULL;
+	_cleanup_(nftnl_set_elem_freep) struct nftnl_set_elem *e = NULL;
+	struct nlmsghdr *nlh;
+	char *p;
+
+	if ((type != NFT_MSG_NEWSETELEM && type != NFT_MSG_DELSETELEM) ||
+	    !nlbatch_names_are_valid(table, set) || id == 0)
+		return -EINVAL;
+
+	s = nlbatch_set_new(family, table, set);
+	e = nftnl_set_elem_alloc();
+	if (!s || !e)
+		return -ENOMEM;
+	if (nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &id, sizeof(id)) < 0)
+		return -ENOMEM;
+	if (type == NFT_MSG_NEWSETELEM && v && v->kind != NLBATCH_VERDICT_NONE) {
+		int code = nlbatch_verdict_code(v->kind);
+
+		if (code == -EINVAL)
+			return -EINVAL;
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, (uint32_t)code);
+		if (code == NFT_JUMP || code == NFT_GOTO) {
+			if (!v->chain[0])
+				return -EINVAL;
+			if (nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, v->chain) < 0)
+				return -ENOMEM;
+		}
+	}
+	nftnl_set_elem_add(s, TAKE_PTR(e));
+
+	p = nlbatch_buf_tail(b);
+	if (!p)
+		return -ENOMEM;
+	nlh = nftnl_nlmsg_build_hdr(p, type, (uint16_t)family,
+				    NLM_F_ACK | (type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0),
+				    seq);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	return nlbatch_buf_commit(b, nlh, 1);
+}
+
+int nlbatch_put_flush_set(struct nlbatch_buf *b, int family, const char *table, const char *set,
+			  uint32_t seq)
+{
+	_cleanup_(nftnl_set_freep) struct nftnl_set *s = NULL;
+	struct nlmsghdr *nlh;
+	char *p;
+
+	if (!nlbatch_names_are_valid(table, set))
+		return -EINVAL;
+	s = nlbatch_set_new(family, table, set);
+	if (!s)
+		return -ENOMEM;
+	p = nlbatch_buf_tail(b);
+	if (!p)
+		return -ENOMEM;
+	nlh = nftnl_nlmsg_build_hdr(p, NFT_MSG_DELSETELEM, (uint16_t)family, NLM_F_ACK, seq);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	return nlbatch_buf_commit(b, nlh, 1);
+}
+
+static int nlbatch_rule_add_expr(struct nftnl_rule *r, struct nftnl_expr *e)
+{
+	nftnl_rule_add_expr(r, e);
+	return 0;
+}
+
+/* The reject nft emits for a bare "reject": ICMP port unreachable in ip and ip6, the
+ * family-neutral ICMPX port unreachable elsewhere. */
+static void nlbatch_reject_for_family(int family, uint32_t *type, uint32_t *code)
+{
+	switch (family) {
+	case NFPROTO_IPV4:
+		*type = NFT_REJECT_ICMP_UNREACH, *code = 3; /* ICMP_PORT_UNREACH */
+		break;
+	case NFPROTO_IPV6:
+		*type = NFT_REJECT_ICMP_UNREACH, *code = 4; /* ICMPV6_PORT_UNREACH */
+		break;
+	default:
+		*type = NFT_REJECT_ICMPX_UNREACH, *code = NFT_REJECT_ICMPX_PORT_UNREACH;
+		break;
+	}
+}
+
+int nlbatch_put_dispatch_rule(struct nlbatch_buf *b, int family, const char *table,
+			      const char *chain, const struct nlbatch_dispatch *d, uint32_t level,
+			      uint64_t id, uint32_t seq)
+{
+	_cleanup_(nftnl_rule_freep) struct nftnl_rule *r = NULL;
+	struct nftnl_expr *e;
+	struct nlmsghdr *nlh;
+	char *p;
+
+	if (!nlbatch_names_are_valid(table, chain) || id == 0 || level < 1 || level > 255)
+		return -EINVAL;
+
+	r = nftnl_rule_alloc();
+	if (!r)
+		return -ENOMEM;
+	if (nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table) < 0 ||
+	    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain) < 0)
+		return -ENOMEM;
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)family);
+
+	e = nftnl_expr_alloc("socket");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_CGROUPV2);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_LEVEL, level);
+	nlbatch_rule_add_expr(r, e);
+
+	e = nftnl_expr_alloc("cmp");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &id, sizeof(id));
+	nlbatch_rule_add_expr(r, e);
+
+	if (d->counter) {
+		e = nftnl_expr_alloc("counter");
+		if (!e)
+			return -ENOMEM;
+		nlbatch_rule_add_expr(r, e);
+	}
+
+	if (d->verdict.kind == NLBATCH_VERDICT_REJECT) {
+		uint32_t type, code;
+
+		nlbatch_reject_for_family(family, &type, &code);
+		e = nftnl_expr_alloc("reject");
+		if (!e)
+			return -ENOMEM;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, type);
+		nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, (uint8_t)code);
+	} else {
+		int v = nlbatch_verdict_code(d->verdict.kind);
+
+		if (v == -EINVAL)
+			return -EINVAL;
+		e = nftnl_expr_alloc("immediate");
+		if (!e)
+			return -ENOMEM;
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)v);
+		if (v == NFT_JUMP || v == NFT_GOTO)
+			nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, d->verdict.chain);
+	}
+	nlbatch_rule_add_expr(r, e);
+
+	p = nlbatch_buf_tail(b);
+	if (!p)
+		return -ENOMEM;
+	nlh = nftnl_nlmsg_build_hdr(p, NFT_MSG_NEWRULE, (uint16_t)family,
+				    NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK | NLM_F_ECHO, seq);
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	return nlbatch_buf_commit(b, nlh, 1);
+}
+
+int nlbatch_put_delrule(struct nlbatch_buf *b, int family, const char *table, const char *chain,
+			uint64_t handle, uint32_t seq)
+{
+	_cleanup_(nftnl_rule_freep) struct nftnl_rule *r = NULL;
+	struct nlmsghdr *nlh;
+	char *p;
+
+	if (!nlbatch_names_are_valid(table, chain))
+		return -EINVAL;
+	r = nftnl_rule_alloc();
+	if (!r)
+		return -ENOMEM;
+	if (nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table) < 0 ||
+	    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain) < 0)
+		return -ENOMEM;
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)family);
+	if (handle != 0)
+		nftnl_rule_set_u64(r, NFTNL_RULE_HANDLE, handle);
+
+	p = nlbatch_buf_tail(b);
+	if (!p)
+		return -ENOMEM;
+	nlh = nftnl_nlmsg_build_hdr(p, NFT_MSG_DELRULE, (uint16_t)family, NLM_F_ACK, seq);
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	return nlbatch_buf_commit(b, nlh, 1);
+}
+
+ssize_t nlbatch_getsetelem(char *buf, size_t size, int family, const char *table, const char *set,
+			   uint32_t seq)
+{
+	_cleanup_(nftnl_set_freep) struct nftnl_set *s = NULL;
+	struct nlmsghdr *nlh;
+
+	if (!nlbatch_names_are_valid(table, set))
+		return -EINVAL;
+	if (size < NLBATCH_MSG_MAX)
+		return -ENOBUFS;
+	s = nlbatch_set_new(family, table, set);
+	if (!s)
+		return -ENOMEM;
+	memset(buf, 0, NLBATCH_MSG_MAX);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, (uint16_t)family, NLM_F_DUMP, seq);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	return (ssize_t)nlh->nlmsg_len;
+}
+
+ssize_t nlbatch_getrule(char *buf, size_t size, int family, const char *table, const char *chain,
+			uint32_t seq)
+{
+	_cleanup_(nftnl_rule_freep) struct nftnl_rule *r = NULL;
+	struct nlmsghdr *nlh;
+
+	if (!nlbatch_names_are_valid(table, chain))
+		return -EINVAL;
+	if (size < NLBATCH_MSG_MAX)
+		return -ENOBUFS;
+	r = nftnl_rule_alloc();
+	if (!r)
+		return -ENOMEM;
+	if (nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table) < 0 ||
+	    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain) < 0)
+		return -ENOMEM;
+	memset(buf, 0, NLBATCH_MSG_MAX);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETRULE, (uint16_t)family, NLM_F_DUMP, seq);
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	return (ssize_t)nlh->nlmsg_len;
+}
+
+struct nlbatch_ids_ctx {
+	void (*cb)(uint64_t id, void *data);
+	void *data;
+	int n;
+};
+
+static int nlbatch_on_elem(struct nftnl_set_elem *e, void *data)
+{
+	struct nlbatch_ids_ctx *ctx = data;
+	const void *key;
+	uint32_t len = 0;
+	uint64_t id;
+
+	key = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+	if (!key || len != sizeof(id))
+		return 0;
+	memcpy(&id, key, sizeof(id));
+	ctx->cb(id, ctx->data);
+	ctx->n++;
+	return 0;
+}
+
+int nlbatch_parse_setelem_ids(const struct nlmsghdr *nlh, void (*cb)(uint64_t id, void *data),
+			      void *data)
+{
+	_cleanup_(nftnl_set_freep) struct nftnl_set *s = nftnl_set_alloc();
+	struct nlbatch_ids_ctx ctx = { .cb = cb, .data = data };
+
+	if (!s)
+		return -ENOMEM;
+	if (nftnl_set_elems_nlmsg_parse(nlh, s) < 0)
+		return -EPROTO;
+	nftnl_set_elem_foreach(s, nlbatch_on_elem, &ctx);
+	return ctx.n;
+}
+
+static void nlbatch_copy(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src ? src : "");
+}
+
+int nlbatch_parse_object(const struct nlmsghdr *nlh, struct nlbatch_object *ret)
+{
+	struct nlbatch_object o = {};
+	uint16_t msg;
+
+	if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_NFTABLES)
+		return -EPROTO;
+	msg = NFNL_MSG_TYPE(nlh->nlmsg_type);
+	o.msg = msg;
+
+	switch (msg) {
+	case NFT_MSG_NEWTABLE:
+	case NFT_MSG_DELTABLE: {
+		_cleanup_(nftnl_table_freep) struct nftnl_table *t = nftnl_table_alloc();
+
+		if (!t)
+			return -ENOMEM;
+		if (nftnl_table_nlmsg_parse(nlh, t) < 0)
+			return -EPROTO;
+		o.family = (int)nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY);
+		nlbatch_copy(o.table, sizeof(o.table), nftnl_table_get_str(t, NFTNL_TABLE_NAME));
+		break;
+	}
+	case NFT_MSG_NEWCHAIN:
+	case NFT_MSG_DELCHAIN: {
+		_cleanup_(nftnl_chain_freep) struct nftnl_chain *c = nftnl_chain_alloc();
+
+		if (!c)
+			return -ENOMEM;
+		if (nftnl_chain_nlmsg_parse(nlh, c) < 0)
+			return -EPROTO;
+		o.family = (int)nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY);
+		nlbatch_copy(o.table, sizeof(o.table), nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE));
+		nlbatch_copy(o.name, sizeof(o.name), nftnl_chain_get_str(c, NFTNL_CHAIN_NAME));
+		break;
+	}
+	case NFT_MSG_NEWSET:
+	case NFT_MSG_DELSET: {
+		_cleanup_(nftnl_set_freep) struct nftnl_set *s = nftnl_set_alloc();
+
+		if (!s)
+			return -ENOMEM;
+		if (nftnl_set_nlmsg_parse(nlh, s) < 0)
+			return -EPROTO;
+		o.family = (int)nftnl_set_get_u32(s, NFTNL_SET_FAMILY);
+		nlbatch_copy(o.table, sizeof(o.table), nftnl_set_get_str(s, NFTNL_SET_TABLE));
+		nlbatch_copy(o.name, sizeof(o.name), nftnl_set_get_str(s, NFTNL_SET_NAME));
+		break;
+	}
+	case NFT_MSG_NEWRULE:
+	case NFT_MSG_DELRULE: {
+		_cleanup_(nftnl_rule_freep) struct nftnl_rule *r = nftnl_rule_alloc();
+
+		if (!r)
+			return -ENOMEM;
+		if (nftnl_rule_nlmsg_parse(nlh, r) < 0)
+			return -EPROTO;
+		o.family = (int)nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY);
+		nlbatch_copy(o.table, sizeof(o.table), nftnl_rule_get_str(r, NFTNL_RULE_TABLE));
+		nlbatch_copy(o.name, sizeof(o.name), nftnl_rule_get_str(r, NFTNL_RULE_CHAIN));
+		o.handle = nftnl_rule_get_u64(r, NFTNL_RULE_HANDLE);
+		break;
+	}
+	default:
+		return -EPROTO;
+	}
+	if (!o.table[0])
+		return -EPROTO;
+	*ret = o;
+	return 0;
+}
+
+int nlbatch_parse_dispatch_rule(const struct nlmsghdr *nlh, struct nlbatch_dispatch *ret_d,
+				uint32_t *ret_level, uint64_t *ret_id, uint64_t *ret_handle)
+{
+	_cleanup_(nftnl_rule_freep) struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nftnl_expr_iter *it;
+	struct nftnl_expr *e;
+	struct nlbatch_dispatch d = {};
+	uint32_t level = 0;
+	uint64_t id = 0;
+	int step = 0, r_ = 0;
+
+	if (!r)
+		return -ENOMEM;
+	if (nftnl_rule_nlmsg_parse(nlh, r) < 0)
+		return -EPROTO;
+	it = nftnl_expr_iter_create(r);
+	if (!it)
+		return -ENOMEM;
+
+	for (e = nftnl_expr_iter_next(it); e && r_ == 0; e = nftnl_expr_iter_next(it)) {
+		const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+
+		if (step == 0 && strcmp(name, "socket") == 0 &&
+		    nftnl_expr_get_u32(e, NFTNL_EXPR_SOCKET_KEY) == NFT_SOCKET_CGROUPV2) {
+			level = nftnl_expr_get_u32(e, NFTNL_EXPR_SOCKET_LEVEL);
+			step = 1;
+		} else if (step == 1 && strcmp(name, "cmp") == 0 &&
+			   nftnl_expr_get_u32(e, NFTNL_EXPR_CMP_OP) == NFT_CMP_EQ) {
+			uint32_t len = 0;
+			const void *data = nftnl_expr_get(e, NFTNL_EXPR_CMP_DATA, &len);
+
+			if (!data || len != sizeof(id)) {
+				r_ = -ENOMSG;
+				break;
+			}
+			memcpy(&id, data, sizeof(id));
+			step = 2;
+		} else if (step == 2 && !d.counter && strcmp(name, "counter") == 0) {
+			d.counter = 1;
+		} else if (step == 2 && strcmp(name, "reject") == 0) {
+			d.verdict.kind = NLBATCH_VERDICT_REJECT;
+			step = 3;
+		} else if (step == 2 && strcmp(name, "immediate") == 0 &&
+			   nftnl_expr_get_u32(e, NFTNL_EXPR_IMM_DREG) == NFT_REG_VERDICT) {
+			int v = (int)nftnl_expr_get_u32(e, NFTNL_EXPR_IMM_VERDICT);
+
+			if (v == NF_ACCEPT)
+				d.verdict.kind = NLBATCH_VERDICT_ACCEPT;
+			else if (v == NF_DROP)
+				d.verdict.kind = NLBATCH_VERDICT_DROP;
+			else if (v == NFT_JUMP || v == NFT_GOTO) {
+				d.verdict.kind = v == NFT_JUMP ? NLBATCH_VERDICT_JUMP :
+								 NLBATCH_VERDICT_GOTO;
+				nlbatch_copy(d.verdict.chain, sizeof(d.verdict.chain),
+					     nftnl_expr_get_str(e, NFTNL_EXPR_IMM_CHAIN));
+			} else
+				r_ = -ENOMSG;
+			step = 3;
+		} else
+			r_ = -ENOMSG;
+	}
+	if (e)
+		r_ = -ENOMSG; /* anything after the verdict */
+	nftnl_expr_iter_destroy(it);
+	if (r_ < 0)
+		return r_;
+	if (step != 3)
+		return -ENOMSG;
+
+	d.level = level;
+	if (ret_d)
+		*ret_d = d;
+	if (ret_level)
+		*ret_level = level;
+	if (ret_id)
+		*ret_id = id;
+	if (ret_handle)
+		*ret_handle = nftnl_rule_get_u64(r, NFTNL_RULE_HANDLE);
+	return 0;
+}
