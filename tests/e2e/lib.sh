@@ -1,0 +1,529 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck shell=bash
+#
+# Testbed for scnpm's end-to-end tests: a real systemd booted in a throwaway
+# systemd-nspawn container with its own network namespace (recipe:
+# shared/notes/testbed.md). Source it from a bash script, then:
+#
+#   tb_preflight            # root, systemd-nspawn, ...: skip (77) or fail (CI=true)
+#   tb_boot                 # rootfs under /var/tmp, boot, wait for the system to run
+#   tb_exec CMD...          # run CMD in the container (all namespaces)
+#   ...                     # teardown runs from an EXIT trap: poweroff, kill, rm
+#
+# Inside the container the build dir is /opt/build (read-only), the source tree
+# /opt/src (read-only) and /opt/tb a scratch dir shared with the host
+# ($TB_ROOT/opt/tb). Nothing here touches the host's own firewall or network: every
+# nft call runs inside the container's network namespace.
+#
+# Also a few TAP helpers (tap_plan, tap_check, tap_ok) so the test scripts print one
+# "ok N - ..." line per check.
+
+TB_MACHINE=${TB_MACHINE:-scnpm-e2e-$$}
+TB_DIR=""		# per-run directory under /var/tmp
+TB_ROOT=""		# the container's root tree
+TB_NSPAWN_PID=""	# systemd-nspawn
+TB_LEADER=""		# the container's PID 1, as seen from the host
+TB_CGROUP=""		# per-run host cgroup nspawn runs in (so runs never collide)
+TB_USER_ENV=(env XDG_RUNTIME_DIR=/run/user/0)
+TB_BUILD_DIR=${SCNPM_BUILD_DIR:-}
+TB_SOURCE_DIR=${SCNPM_SOURCE_DIR:-}
+TB_SCNPM_UNIT=scnpm-under-test.service
+TB_WAIT_TIMEOUT=${TB_WAIT_TIMEOUT:-10}	# seconds a condition may take to become true
+TB_QUIET=${TB_QUIET:-}
+
+tb_log() {
+	[ -n "$TB_QUIET" ] && return 0
+	echo "# $*" >&2
+}
+
+tb_die() {
+	echo "Bail out! $*"
+	echo "error: $*" >&2
+	exit 1
+}
+
+# ---------------------------------------------------------------------------
+# Preflight: a missing prerequisite fails under CI=true, is a skip (77) otherwise.
+
+tb_missing() {
+	if [ "${CI:-}" = true ]; then
+		echo "Bail out! e2e prerequisite missing: $*"
+		echo "error: e2e prerequisite missing: $* (CI=true: failing instead of skipping)" >&2
+		exit 1
+	fi
+	echo "1..0 # SKIP e2e prerequisite missing: $*"
+	echo "skip: e2e prerequisite missing: $*" >&2
+	exit 77
+}
+
+# tb_preflight [--no-build]: check what the testbed needs; with --no-build the scnpm
+# build is not required (plumbing tests).
+tb_preflight() {
+	local need_build=1 c
+
+	[ "${1:-}" = --no-build ] && need_build=0
+	[ "$(id -u)" = 0 ] || tb_missing "must run as root (uid $(id -u))"
+	for c in systemd-nspawn nsenter nft setsid timeout; do
+		command -v "$c" >/dev/null || tb_missing "command '$c' not found (apt-get install systemd-container nftables util-linux coreutils)"
+	done
+	[ -x /usr/lib/systemd/systemd ] || [ -x /lib/systemd/systemd ] ||
+		tb_missing "/usr/lib/systemd/systemd not found (apt-get install systemd)"
+	[ -x /usr/bin/nc ] || tb_missing "/usr/bin/nc not found (apt-get install netcat-openbsd)"
+	tb_cgroup2_mount >/dev/null || tb_missing "no cgroup2 hierarchy mounted on the host"
+	if [ $need_build = 1 ]; then
+		[ -n "$TB_BUILD_DIR" ] || tb_missing "SCNPM_BUILD_DIR is not set (run through 'meson test')"
+		[ -x "$TB_BUILD_DIR/core/scnpm" ] ||
+			tb_missing "$TB_BUILD_DIR/core/scnpm not built"
+	fi
+}
+
+# ---------------------------------------------------------------------------
+# Host cgroup for the run. With --keep-unit, nspawn creates payload/ and supervisor/
+# below its own cgroup and leaves them behind; run it in a cgroup of its own so that
+# two runs never share them and teardown can remove them.
+
+tb_cgroup2_mount() {
+	awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo | grep .
+}
+
+tb_cgroup_create() {
+	local mnt own
+
+	mnt=$(tb_cgroup2_mount) || return 1
+	own=$(awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup)
+	TB_CGROUP="$mnt${own%/}/scnpm-e2e-$$"
+	mkdir "$TB_CGROUP" 2>/dev/null || { TB_CGROUP=""; return 1; }
+}
+
+tb_cgroup_remove() {
+	local d
+
+	[ -n "$TB_CGROUP" ] && [ -d "$TB_CGROUP" ] || return 0
+	# deepest first; only empty cgroups can go
+	find "$TB_CGROUP" -depth -type d 2>/dev/null | while read -r d; do
+		rmdir "$d" 2>/dev/null
+	done
+	[ -d "$TB_CGROUP" ] && tb_log "could not remove host cgroup $TB_CGROUP"
+	TB_CGROUP=""
+}
+
+# ---------------------------------------------------------------------------
+# Boot and teardown
+
+# tb_rootfs: the throwaway root: host /usr borrowed read-only (bind at boot), a copy
+# of /etc, empty everything else.
+tb_rootfs() {
+	local d
+
+	TB_DIR=$(mktemp -d /var/tmp/scnpm-e2e.XXXXXX) || tb_die "mktemp in /var/tmp failed"
+	TB_ROOT=$TB_DIR/rootfs
+	mkdir -p "$TB_ROOT"/{usr,var,tmp,run,proc,sys,dev,root,home,opt/build,opt/src,opt/tb}
+	for d in bin sbin lib lib64; do
+		ln -s usr/$d "$TB_ROOT/$d"
+	done
+	cp -a /etc "$TB_ROOT/etc" 2>/dev/null || true
+	# nspawn checks os-release before the binds are in place
+	rm -f "$TB_ROOT/etc/os-release"
+	cp /usr/lib/os-release "$TB_ROOT/etc/os-release"
+	: >"$TB_ROOT/etc/machine-id"
+	# the container's own firewall: nothing from the host's
+	tb_write_nftables_conf <<-'EOF'
+		#!/usr/sbin/nft -f
+		flush ruleset
+	EOF
+	# units of the host that cannot work in here only slow the boot down
+	rm -f "$TB_ROOT"/etc/systemd/system/multi-user.target.wants/postgresql*.service
+}
+
+# tb_write_nftables_conf: stdin becomes the container's /etc/nftables.conf
+# (loaded by nftables.service there).
+tb_write_nftables_conf() {
+	cat >"$TB_ROOT/etc/nftables.conf"
+}
+
+tb_find_leader() {
+	local c
+
+	for c in $(pgrep -P "$TB_NSPAWN_PID" 2>/dev/null); do
+		if [ "$(awk '/^NSpid:/ { print $NF }' "/proc/$c/status" 2>/dev/null)" = 1 ]; then
+			TB_LEADER=$c
+			return 0
+		fi
+	done
+	return 1
+}
+
+# tb_boot [extra nspawn args...]
+tb_boot() {
+	local state i binds=()
+
+	[ -n "$TB_ROOT" ] || tb_rootfs
+	trap tb_teardown EXIT
+	trap 'exit 130' INT TERM
+
+	[ -n "$TB_BUILD_DIR" ] && [ -d "$TB_BUILD_DIR" ] &&
+		binds+=(--bind-ro="$(realpath "$TB_BUILD_DIR")":/opt/build)
+	[ -n "$TB_SOURCE_DIR" ] && [ -d "$TB_SOURCE_DIR" ] &&
+		binds+=(--bind-ro="$(realpath "$TB_SOURCE_DIR")":/opt/src)
+
+	tb_cgroup_create || tb_log "no per-run cgroup, nspawn runs in ours"
+	(
+		[ -n "$TB_CGROUP" ] && echo $BASHPID >"$TB_CGROUP/cgroup.procs"
+		SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 exec setsid systemd-nspawn -q -D "$TB_ROOT" \
+			--bind-ro=/usr "${binds[@]}" \
+			--private-network --register=no --keep-unit -M "$TB_MACHINE" \
+			-b -- systemd.firstboot=off systemd.unit=multi-user.target \
+			</dev/null >"$TB_DIR/console.log" 2>&1
+	) &
+	TB_NSPAWN_PID=$!
+
+	for ((i = 0; i < 200; i++)); do
+		tb_find_leader && break
+		kill -0 "$TB_NSPAWN_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	[ -n "$TB_LEADER" ] || { tail -20 "$TB_DIR/console.log" >&2; tb_die "container did not start"; }
+
+	for ((i = 0; i < 120; i++)); do
+		state=$(timeout 30 nsenter -t "$TB_LEADER" -a systemctl is-system-running --wait 2>/dev/null)
+		case $state in
+		running | degraded) break ;;
+		esac
+		kill -0 "$TB_NSPAWN_PID" 2>/dev/null || break
+		sleep 0.25
+	done
+	case $state in
+	running | degraded) ;;
+	*)
+		tail -20 "$TB_DIR/console.log" >&2
+		tb_die "container did not boot (state '$state')"
+		;;
+	esac
+	tb_log "container $TB_MACHINE up: leader pid $TB_LEADER, root $TB_ROOT ($state)"
+}
+
+tb_teardown() {
+	local rc=$? i
+
+	trap - EXIT INT TERM
+	if [ -n "${TB_KEEP:-}" ] && [ -n "$TB_LEADER" ]; then
+		echo "# TB_KEEP set: container left running, leader $TB_LEADER, root $TB_ROOT" >&2
+		return $rc
+	fi
+	if [ -n "$TB_NSPAWN_PID" ] && kill -0 "$TB_NSPAWN_PID" 2>/dev/null; then
+		[ -n "$TB_LEADER" ] && timeout 10 nsenter -t "$TB_LEADER" -a systemctl poweroff 2>/dev/null
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$TB_NSPAWN_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$TB_NSPAWN_PID" 2>/dev/null; then
+			tb_log "container did not power off, killing nspawn $TB_NSPAWN_PID"
+			kill -KILL "$TB_NSPAWN_PID" 2>/dev/null
+			[ -n "$TB_LEADER" ] && kill -KILL "$TB_LEADER" 2>/dev/null
+		fi
+		wait "$TB_NSPAWN_PID" 2>/dev/null
+	fi
+	# the binds and mounts live in nspawn's mount namespace; --one-file-system anyway
+	[ -n "$TB_DIR" ] && [ -d "$TB_DIR" ] && rm -rf --one-file-system "$TB_DIR"
+	tb_cgroup_remove
+	TB_LEADER="" TB_NSPAWN_PID="" TB_DIR="" TB_ROOT=""
+	return $rc
+}
+
+# ---------------------------------------------------------------------------
+# Running things in the container
+
+tb_exec() {
+	nsenter -t "$TB_LEADER" -a "$@"
+}
+
+tb_sh() {
+	nsenter -t "$TB_LEADER" -a bash -c "$1"
+}
+
+tb_start_user_manager() {
+	tb_exec systemctl start user@0.service || return 1
+	tb_exec "${TB_USER_ENV[@]}" systemctl --user is-system-running --wait >/dev/null 2>&1
+	return 0
+}
+
+# tb_systemctl [--user] ARGS...
+tb_systemctl() {
+	if [ "$1" = --user ]; then
+		shift
+		tb_exec "${TB_USER_ENV[@]}" systemctl --user "$@"
+	else
+		tb_exec systemctl "$@"
+	fi
+}
+
+# tb_write_unit [--user] NAME  (unit text on stdin): system units go to
+# /run/systemd/system, user units to /root/.config/systemd/user; then daemon-reload.
+tb_write_unit() {
+	local user="" dir=/run/systemd/system
+
+	if [ "$1" = --user ]; then
+		user=--user
+		dir=/root/.config/systemd/user
+		shift
+	fi
+	tb_exec sh -c "mkdir -p $dir && cat >$dir/$1" || return 1
+	tb_systemctl $user daemon-reload
+}
+
+# tb_simple_service [--user] NAME: a long-running service restarted at will.
+tb_simple_service() {
+	local user=""
+
+	[ "$1" = --user ] && { user=--user; shift; }
+	tb_write_unit $user "$1" <<-'EOF'
+		[Unit]
+		StartLimitIntervalSec=0
+		[Service]
+		ExecStart=/bin/sleep infinity
+	EOF
+}
+
+# tb_cgroup [--user] UNIT: the unit's cgroup path (no leading '/'), empty if none.
+tb_cgroup() {
+	local cg user=()
+
+	[ "$1" = --user ] && { user=(--user); shift; }
+	cg=$(tb_systemctl "${user[@]}" show -P ControlGroup "$1" 2>/dev/null)
+	echo "${cg#/}"
+}
+
+# tb_cgroup_id [--user] UNIT: the cgroup's id (the directory's inode), as nft shows it
+# for a cgroup that is gone.
+tb_cgroup_id() {
+	local cg
+
+	cg=$(tb_cgroup "$@")
+	[ -n "$cg" ] || return 1
+	tb_exec stat -c %i "/sys/fs/cgroup/$cg"
+}
+
+# tb_in_unit [--user] UNIT CMD...: run CMD in the container from inside UNIT's cgroup,
+# so its sockets belong to the unit (what "socket cgroupv2" matches).
+tb_in_unit() {
+	local cg user=()
+
+	[ "$1" = --user ] && { user=(--user); shift; }
+	cg=$(tb_cgroup "${user[@]}" "$1")
+	shift
+	[ -n "$cg" ] || { tb_log "unit has no cgroup"; return 2; }
+	tb_exec bash -c 'echo $$ >"/sys/fs/cgroup/$0/cgroup.procs" && exec "$@"' "$cg" "$@"
+}
+
+# tb_listen [udp|tcp] PORT: a listener on 127.0.0.1:PORT in the container, writing
+# what it receives to /run/tb-listen-PROTO-PORT.log. Idempotent.
+tb_listen() {
+	local proto=udp port flags=(-k -l)
+
+	[ "$1" = udp ] || [ "$1" = tcp ] && { proto=$1; shift; }
+	port=$1
+	[ $proto = udp ] && flags=(-u -k -l)
+	tb_systemctl is-active -q "tb-listen-$proto-$port.service" && return 0
+	tb_exec systemd-run -q --unit "tb-listen-$proto-$port" \
+		-p StandardOutput=file:/run/tb-listen-$proto-$port.log \
+		/usr/bin/nc "${flags[@]}" 127.0.0.1 "$port" || return 1
+	# wait for the socket
+	tb_wait tb_sh "ss -Hln${proto:0:1} 'sport = :$port' | grep -q ."
+}
+
+# tb_received [udp|tcp] PORT TOKEN: has the listener on PORT received TOKEN?
+tb_received() {
+	local proto=udp
+
+	[ "$1" = udp ] || [ "$1" = tcp ] && { proto=$1; shift; }
+	tb_exec grep -qx -- "$2" "/run/tb-listen-$proto-$1.log" 2>/dev/null
+}
+
+# tb_send_udp [--user] UNIT PORT TOKEN: send TOKEN in one datagram to 127.0.0.1:PORT
+# from inside UNIT's cgroup. Returns 0 when the kernel let it out: a packet dropped
+# on the output hook fails the send with EPERM right away, so both outcomes are
+# known when this returns.
+tb_send_udp() {
+	local user=()
+
+	[ "$1" = --user ] && { user=(--user); shift; }
+	tb_in_unit "${user[@]}" "$1" bash -c 'echo "$2" >"/dev/udp/127.0.0.1/$1"' - "$2" "$3" 2>/dev/null
+}
+
+# tb_send_tcp [--user] UNIT PORT TOKEN: connect to 127.0.0.1:PORT from inside UNIT's
+# cgroup and send TOKEN. A dropped SYN is retried by the kernel, so a blocked connect
+# only ends at the 2 s timeout.
+tb_send_tcp() {
+	local user=()
+
+	[ "$1" = --user ] && { user=(--user); shift; }
+	tb_in_unit "${user[@]}" "$1" timeout 2 bash -c \
+		'exec 3<>"/dev/tcp/127.0.0.1/$1" && echo "$2" >&3' - "$2" "$3" 2>/dev/null
+}
+
+# tb_allowed [--user] UNIT PORT: a fresh token sent from UNIT arrives at the listener.
+# tb_blocked [--user] UNIT PORT: the send fails and the listener did not get it.
+TB_TOKEN_SEQ=0
+tb_allowed() {
+	local user=() tok
+
+	[ "$1" = --user ] && { user=(--user); shift; }
+	tok="tok-$$-$((++TB_TOKEN_SEQ))-$1"
+	tb_send_udp "${user[@]}" "$1" "$2" "$tok" || return 1
+	tb_wait tb_received "$2" "$tok"
+}
+
+tb_blocked() {
+	local user=() tok
+
+	[ "$1" = --user ] && { user=(--user); shift; }
+	tok="tok-$$-$((++TB_TOKEN_SEQ))-$1"
+	tb_send_udp "${user[@]}" "$1" "$2" "$tok" && return 1
+	! tb_received "$2" "$tok"
+}
+
+# tb_nft_list [CHAIN-SPEC...]: "nft -a list chain inet filter whitelist" or the
+# whole ruleset.
+tb_nft_list() {
+	if [ $# -gt 0 ]; then
+		tb_exec nft -a list chain "$@"
+	else
+		tb_exec nft -a list ruleset
+	fi
+}
+
+# tb_nft_rules FAMILY TABLE CHAIN: the chain's rules, one a line, without handles.
+tb_nft_rules() {
+	tb_exec nft list chain "$@" 2>/dev/null |
+		sed -n '/chain .* {/,/^\t}/p' | sed '1d;$d' | sed 's/^[[:space:]]*//' |
+		grep -v -e '^type .* hook ' -e '^$'
+}
+
+# tb_count_rules FAMILY TABLE CHAIN PATTERN: how many rules of the chain match the
+# (grep -E) pattern.
+tb_count_rules() {
+	local n
+
+	n=$(tb_nft_rules "$1" "$2" "$3" | grep -cE -- "$4")
+	echo "${n:-0}"
+}
+
+# tb_stale_rules FAMILY TABLE CHAIN: rules matching a cgroup that is gone (nft then
+# shows its id, a bare number, instead of the path).
+tb_stale_rules() {
+	tb_nft_rules "$@" | grep -E 'socket cgroupv2 level [0-9]+ [0-9]+'
+}
+
+# ---------------------------------------------------------------------------
+# Waiting: for a condition to become true, never for a fixed time.
+
+# tb_wait CMD...: run CMD until it succeeds, at most TB_WAIT_TIMEOUT seconds.
+# Gives up at once when scnpm should be running (TB_EXPECT_DAEMON=1) and is not.
+tb_wait() {
+	local end=$((SECONDS + TB_WAIT_TIMEOUT))
+
+	while :; do
+		"$@" && return 0
+		[ $SECONDS -ge $end ] && return 1
+		if [ -n "${TB_EXPECT_DAEMON:-}" ] && ! tb_scnpm_running; then
+			"$@" && return 0
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# ---------------------------------------------------------------------------
+# scnpm in the container
+
+# Module dirs of the build, as the container sees them, colon-joined.
+tb_module_dirs() {
+	local d out=""
+
+	for d in "$TB_BUILD_DIR"/modules/*/; do
+		[ -d "$d" ] || continue
+		ls "$d"/scnpm-*.so >/dev/null 2>&1 || continue
+		d=${d%/}
+		out+="${out:+:}/opt/build/modules/${d##*/}"
+	done
+	echo "$out"
+}
+
+# tb_scnpm_start ARGS...: run /opt/build/core/scnpm ARGS as the transient service
+# scnpm-under-test.service (Type=notify: returns once scnpm said READY=1, i.e. after
+# its initial reconcile). Returns non-zero when it did not get there.
+tb_scnpm_start() {
+	TB_EXPECT_DAEMON=1
+	tb_exec systemctl reset-failed "$TB_SCNPM_UNIT" 2>/dev/null
+	tb_exec systemd-run -q --unit "$TB_SCNPM_UNIT" --service-type=notify \
+		-p TimeoutStartSec=20 -p TimeoutStopSec=10 \
+		--setenv=SCNPM_MODULE_DIR="$(tb_module_dirs)" \
+		/opt/build/core/scnpm "$@"
+}
+
+tb_scnpm_running() {
+	tb_exec systemctl is-active -q "$TB_SCNPM_UNIT"
+}
+
+tb_scnpm_stop() {
+	TB_EXPECT_DAEMON=""
+	tb_exec systemctl stop "$TB_SCNPM_UNIT" 2>/dev/null
+	tb_exec systemctl reset-failed "$TB_SCNPM_UNIT" 2>/dev/null
+	return 0
+}
+
+# tb_scnpm_log [journalctl args]: what scnpm logged in this run.
+tb_scnpm_log() {
+	tb_exec journalctl -q --no-pager -o cat -u "$TB_SCNPM_UNIT" "$@"
+}
+
+# tb_scnpm_run ARGS...: run scnpm in the foreground (for --flush checks and exit
+# codes); prints its stderr, returns its exit status.
+tb_scnpm_run() {
+	tb_exec env SCNPM_MODULE_DIR="$(tb_module_dirs)" /opt/build/core/scnpm "$@"
+}
+
+# tb_scnpm_dump: scnpm's log and the ruleset, as TAP comments (after a failure).
+tb_scnpm_dump() {
+	{
+		echo "--- scnpm log (last 30 lines)"
+		tb_scnpm_log -n 30 2>&1
+		echo "--- nft list ruleset"
+		tb_exec nft list ruleset 2>&1
+	} | sed 's/^/# /'
+}
+
+# ---------------------------------------------------------------------------
+# TAP
+
+TAP_N=0
+TAP_FAILED=0
+
+tap_plan() {
+	echo "1..$1"
+}
+
+# tap_ok STATUS DESCRIPTION: status 0 is ok.
+tap_ok() {
+	TAP_N=$((TAP_N + 1))
+	if [ "$1" = 0 ]; then
+		echo "ok $TAP_N - $2"
+	else
+		echo "not ok $TAP_N - $2"
+		TAP_FAILED=$((TAP_FAILED + 1))
+		[ -n "$TB_LEADER" ] && [ -n "${TB_EXPECT_DAEMON:-}" ] && tb_scnpm_dump
+	fi
+}
+
+# tap_check DESCRIPTION CMD...: one check.
+tap_check() {
+	local desc=$1
+
+	shift
+	"$@"
+	tap_ok $? "$desc"
+}
+
+tap_diag() {
+	sed 's/^/# /'
+}
