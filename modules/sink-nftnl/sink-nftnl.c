@@ -79,6 +79,7 @@ struct nftnl_target {
 	/* sets and maps */
 	void *elems;		/* tsearch tree of struct nftnl_elem, by id */
 	uint32_t dump_seq;	/* != 0: a GETSETELEM dump is running */
+	uint32_t dump_req_seq;	/* seq of the last dump request */
 	int dump_done;		/* dump_ids holds a complete dump not reconciled yet */
 	int settled;		/* the core's applies for it came in: stale ids may go */
 	int want_settle;
@@ -94,6 +95,7 @@ struct nftnl_elem {
 	int adding;		/* an ADD is queued or in flight */
 	int replaced;		/* one DEL+ADD was tried after EEXIST/EBUSY */
 	int seen;		/* reconcile scratch */
+	uint32_t add_seq;	/* seq of the add the kernel acked last */
 	struct nlbatch_verdict verdict;
 };
 
@@ -637,8 +639,10 @@ static void nftnl_sink_op_done(struct nftnl_sink *s, struct nftnl_op *op)
 		if (e && e->verdict.kind == op->verdict.kind)
 			e->adding = 0;
 		if (err == 0) {
-			if (e)
+			if (e) {
 				e->in_kernel = 1;
+				e->add_seq = op->seq;
+			}
 			if (t->exists != 1) {
 				t->exists = 1;
 				t->warned = 0;
@@ -834,6 +838,7 @@ static int nftnl_sink_request_dump(struct nftnl_sink *s, struct nftnl_target *t)
 		return scnpm_warning_errno(s->host, r, "Failed to list %s %s %s: %m", nftnl_fam(t),
 					   t->table, t->name);
 	t->dump_seq = seq;
+	t->dump_req_seq = seq;
 	t->dump_done = 0;
 	t->n_dump_ids = 0;
 	return 0;
@@ -886,7 +891,9 @@ static void nftnl_elem_walk(const void *node, VISIT which, void *data)
 		e->seen = 0;
 		break;
 	case NFTNL_WALK_ADD_UNSEEN:
-		if (e->refs > 0 && !e->seen) {
+		/* an add acked after the dump was requested is newer than the dump */
+		if (e->refs > 0 && !e->seen &&
+		    !(e->in_kernel && (int32_t)(e->add_seq - ctx->t->dump_req_seq) > 0)) {
 			e->in_kernel = 0;
 			if (!e->adding) {
 				nftnl_sink_add_elem(ctx->s, ctx->t, e, NULL);
