@@ -1,0 +1,461 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * source-journal: reports unit events from systemd's own job and unit messages.
+ *
+ * Watches the local journal (system and user-UID files, SD_JOURNAL_LOCAL_ONLY) from its
+ * tail, pre-filtered with sd_journal_add_match() to the unit MESSAGE_IDs sent by a
+ * process named systemd from PID 1 or a user manager; every entry is then checked in
+ * journal-parse.c against the fields journald sets itself, so a forged UNIT= changes
+ * nothing. Events carry no cgroup (the journal does not name it).
+ *
+ * Options: directory=PATH  read the journal files in PATH instead of the local journal
+ *                          (tests, debugging). Default: the local journal.
+ *
+ * sd-event sources: the journal's inotify fd (io), a CLOCK_MONOTONIC timer when
+ * sd_journal_get_timeout() asks for one (journals on network file systems), and a defer
+ * source that resumes reading after a batch of BATCH entries.
+ *
+ * Failure policy: init fails with one error line when the system journal exists but
+ * cannot be read (names the groups that can) or when there is none. Afterwards, read
+ * errors are warnings and following carries on; rotation and vacuuming
+ * (SD_JOURNAL_INVALIDATE) keep the read position.
+ */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <systemd/sd-event.h>
+#include <systemd/sd-id128.h>
+#include <systemd/sd-journal.h>
+
+#include <scnpm/cleanup.h>
+#include <scnpm/log.h>
+#include <scnpm/module.h>
+
+#include "journal-access.h"
+#include "journal-parse.h"
+
+/* Entries read per loop iteration before yielding to other event sources. */
+#define BATCH 256
+
+static int journal_source_on_time(sd_event_source *es, uint64_t usec, void *userdata);
+
+struct journal_source {
+	const struct scnpm_host *host;
+	sd_journal *journal;
+	sd_event_source *io;
+	sd_event_source *timer;
+	sd_event_source *more;
+	sd_id128_t boot_id;
+	int have_boot_id;
+};
+
+/* The fields journal-parse reads, in the order of struct journal_fields. */
+static const char *const journal_field_names[] = {
+	"MESSAGE_ID", "UNIT", "USER_UNIT", "JOB_RESULT", "_TRANSPORT", "_PID", "_UID",
+	"_COMM", "_SYSTEMD_UNIT", "_SYSTEMD_USER_UNIT", "_SYSTEMD_CGROUP",
+};
+#define N_FIELDS (sizeof(journal_field_names) / sizeof(journal_field_names[0]))
+
+struct journal_entry {
+	char *values[N_FIELDS];
+};
+
+static void journal_entry_done(struct journal_entry *e)
+{
+	for (size_t i = 0; i < N_FIELDS; i++) {
+		free(e->values[i]);
+		e->values[i] = NULL;
+	}
+}
+
+static void journal_entry_to_fields(const struct journal_entry *e, struct journal_fields *f)
+{
+	*f = (struct journal_fields){
+		.message_id = e->values[0],
+		.unit = e->values[1],
+		.user_unit = e->values[2],
+		.job_result = e->values[3],
+		.transport = e->values[4],
+		.pid = e->values[5],
+		.uid = e->values[6],
+		.comm = e->values[7],
+		.systemd_unit = e->values[8],
+		.systemd_user_unit = e->values[9],
+		.systemd_cgroup = e->values[10],
+	};
+}
+
+/* The value of one field of the current entry: NULL when absent, -EBADMSG when it holds
+ * a NUL byte (no field this module trusts does). */
+static int journal_source_get_field(sd_journal *j, const char *field, char **ret)
+{
+	size_t flen = strlen(field), len;
+	const void *data;
+	const char *v;
+	char *copy;
+	int r;
+
+	r = sd_journal_get_data(j, field, &data, &len);
+	if (r == -ENOENT) {
+		*ret = NULL;
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	if (len <= flen || memcmp(data, field, flen) != 0 || ((const char *)data)[flen] != '=')
+		return -EBADMSG;
+	v = (const char *)data + flen + 1;
+	len -= flen + 1;
+	if (memchr(v, '\0', len))
+		return -EBADMSG;
+	copy = strndup(v, len);
+	if (!copy)
+		return -ENOMEM;
+	*ret = copy;
+	return 0;
+}
+
+static uint64_t now_monotonic_usec(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* When journald received the entry, if that was during this boot; otherwise now. */
+static uint64_t journal_source_timestamp(struct journal_source *s)
+{
+	sd_id128_t boot;
+	uint64_t t;
+
+	if (s->have_boot_id && sd_journal_get_monotonic_usec(s->journal, &t, &boot) >= 0 &&
+	    sd_id128_equal(boot, s->boot_id))
+		return t;
+	return now_monotonic_usec();
+}
+
+static void journal_source_emit(struct journal_source *s, const struct journal_unit_event *ue)
+{
+	const struct scnpm_host *h = s->host;
+	const struct scnpm_event ev = {
+		.size = sizeof(struct scnpm_event),
+		.change = ue->change,
+		.unit = ue->unit,
+		.manager = ue->manager,
+		.uid = ue->uid,
+		.cgroup_path = NULL,	/* the journal does not say */
+		.cgroup_id = 0,
+		.cgroup_level = 0,
+		.timestamp = journal_source_timestamp(s),
+	};
+	int r;
+
+	r = h->emit(h, &ev);
+	if (r < 0)
+		scnpm_debug_errno(h, r, "Event for '%s' was dropped: %m", ue->unit);
+}
+
+static void journal_source_handle_entry(struct journal_source *s)
+{
+	const struct scnpm_host *h = s->host;
+	struct journal_entry e = {};
+	struct journal_fields f;
+	struct journal_unit_event ue;
+	const char *reason = NULL;
+	int r;
+
+	for (size_t i = 0; i < N_FIELDS; i++) {
+		r = journal_source_get_field(s->journal, journal_field_names[i], &e.values[i]);
+		if (r < 0) {
+			scnpm_debug_errno(h, r, "Skipping journal entry, cannot read %s=: %m",
+					  journal_field_names[i]);
+			goto out;
+		}
+	}
+	journal_entry_to_fields(&e, &f);
+
+	r = journal_parse_entry(&f, &ue, &reason);
+	if (r == 0)
+		goto out;
+	if (r < 0) {
+		/* Forged or odd entries: debug only, a local user must not be able to
+		 * flood the admin's log through us. */
+		scnpm_debug(h, "Ignoring unit message (%s) for '%s' from _PID=%s _UID=%s _COMM='%s' "
+			    "_SYSTEMD_CGROUP='%s': %s",
+			    f.message_id, f.unit ? f.unit : f.user_unit ? f.user_unit : "",
+			    f.pid ? f.pid : "", f.uid ? f.uid : "", f.comm ? f.comm : "",
+			    f.systemd_cgroup ? f.systemd_cgroup : "", reason ? reason : "");
+		goto out;
+	}
+	journal_source_emit(s, &ue);
+out:
+	journal_entry_done(&e);
+}
+
+static int journal_source_rearm(struct journal_source *s)
+{
+	const struct scnpm_host *h = s->host;
+	uint64_t t;
+	int r;
+
+	r = sd_journal_get_timeout(s->journal, &t);
+	if (r < 0)
+		return scnpm_warning_errno(h, r, "Failed to get the journal timeout, ignoring: %m");
+	if (t == UINT64_MAX) {
+		if (s->timer)
+			(void)sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+		return 0;
+	}
+	if (s->timer) {
+		r = sd_event_source_set_time(s->timer, t);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
+	} else {
+		r = sd_event_add_time(h->event, &s->timer, CLOCK_MONOTONIC, t, 0,
+				      journal_source_on_time, s);
+		if (r >= 0)
+			(void)sd_event_source_set_description(s->timer, "source-journal-timer");
+	}
+	if (r < 0)
+		return scnpm_warning_errno(h, r, "Failed to arm the journal timer, ignoring: %m");
+	return 0;
+}
+
+/* Reads up to BATCH entries; when more may be waiting, resumes from the defer source on
+ * the next loop iteration so that other sources get their turn. */
+static void journal_source_drain(struct journal_source *s)
+{
+	int r;
+
+	for (unsigned n = 0;; n++) {
+		if (n == BATCH) {
+			r = sd_event_source_set_enabled(s->more, SD_EVENT_ONESHOT);
+			if (r < 0)
+				scnpm_warning_errno(s->host, r, "Failed to schedule reading on, ignoring: %m");
+			return;
+		}
+		r = sd_journal_next(s->journal);
+		if (r < 0) {
+			scnpm_warning_errno(s->host, r, "Failed to read the journal, ignoring: %m");
+			return;
+		}
+		if (r == 0)
+			return;
+		journal_source_handle_entry(s);
+	}
+}
+
+static void journal_source_process(struct journal_source *s)
+{
+	int r;
+
+	r = sd_journal_process(s->journal);
+	if (r < 0)
+		scnpm_warning_errno(s->host, r, "Failed to process journal changes, ignoring: %m");
+	else if (r == SD_JOURNAL_INVALIDATE)
+		/* Files were added or removed (rotation, vacuuming, runtime→persistent flush).
+		 * sd-journal keeps our location across that; just read on. */
+		scnpm_debug(s->host, "Journal files changed, following on");
+	journal_source_drain(s);
+	(void)journal_source_rearm(s);
+}
+
+static int journal_source_on_io(sd_event_source *es, int fd, uint32_t revents, void *userdata)
+{
+	journal_source_process(userdata);
+	return 0;
+}
+
+static int journal_source_on_time(sd_event_source *es, uint64_t usec, void *userdata)
+{
+	journal_source_process(userdata);
+	return 0;
+}
+
+static int journal_source_on_more(sd_event_source *es, void *userdata)
+{
+	struct journal_source *s = userdata;
+
+	journal_source_drain(s);
+	(void)journal_source_rearm(s);
+	return 0;
+}
+
+static void journal_source_done(void *state)
+{
+	struct journal_source *s = state;
+
+	if (!s)
+		return;
+	s->io = sd_event_source_disable_unref(s->io);
+	s->timer = sd_event_source_disable_unref(s->timer);
+	s->more = sd_event_source_disable_unref(s->more);
+	sd_journal_close(s->journal);
+	free(s);
+}
+
+static int journal_source_open_local(const struct scnpm_host *h, sd_journal **ret)
+{
+	_cleanup_free_ char *denied = NULL;
+	sd_id128_t machine;
+	int r;
+
+	r = sd_id128_get_machine(&machine);
+	if (r < 0)
+		return scnpm_error_errno(h, r, "Failed to read the machine ID: %m");
+
+	r = journal_access_check("/", machine, &denied);
+	if (r == -EACCES || r == -EPERM)
+		return scnpm_error_errno(h, r,
+			"Cannot read the system journal '%s': run scnpm as root or in group "
+			"'systemd-journal' (or 'adm'): %m", denied);
+	if (r == -ENOENT)
+		return scnpm_error_errno(h, r,
+			"No system journal in /run/log/journal or /var/log/journal: is "
+			"systemd-journald running, with Storage= other than none?");
+	if (r < 0)
+		return scnpm_error_errno(h, r, "Failed to check access to the system journal: %m");
+
+	/* LOCAL_ONLY and no SYSTEM/CURRENT_USER flag: system.journal and every
+	 * user-UID.journal. A user manager's messages go to its uid's file. */
+	r = sd_journal_open(ret, SD_JOURNAL_LOCAL_ONLY);
+	if (r < 0)
+		return scnpm_error_errno(h, r, "Failed to open the journal: %m");
+	return 0;
+}
+
+/*
+ * Cuts the stream down inside sd-journal. Matches on one field are ORed, on different
+ * fields ANDed:
+ *   (MESSAGE_ID=<one of ours>) AND (_TRANSPORT=journal) AND (_COMM=systemd OR _COMM=(systemd))
+ * This must let through a superset of what journal_parse_entry() accepts, which is why
+ * it names neither _PID=1 nor a user manager: matches are exact values, the user manager
+ * term would need every uid, and _SYSTEMD_USER_UNIT=init.scope is missing in a user
+ * manager's first seconds (see journal-parse.c). logger and friends are cut here; a
+ * process that renames itself to "systemd" gets through and is refused in code.
+ */
+static int journal_source_add_matches(sd_journal *j)
+{
+	static const char *const terms[] = {
+		"_TRANSPORT=journal", "_COMM=systemd", "_COMM=(systemd)",
+	};
+	int r;
+
+	for (const char *const *id = journal_parse_message_ids; *id; id++) {
+		char m[sizeof("MESSAGE_ID=") + 32];
+
+		memcpy(m, "MESSAGE_ID=", sizeof("MESSAGE_ID=") - 1);
+		memcpy(m + sizeof("MESSAGE_ID=") - 1, *id, 33);
+		r = sd_journal_add_match(j, m, 0);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < sizeof(terms) / sizeof(terms[0]); i++) {
+		r = sd_journal_add_match(j, terms[i], 0);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int journal_source_init(const struct scnpm_host *h, void **ret_state)
+{
+	_cleanup_(sd_journal_closep) sd_journal *j = NULL;
+	struct journal_source *s;
+	const char *dir;
+	int r;
+
+	dir = h->option(h, "directory");
+	if (dir && !*dir)
+		return scnpm_error_errno(h, -EINVAL, "Option directory= needs a path");
+
+	if (dir) {
+		r = sd_journal_open_directory(&j, dir, 0);
+		if (r < 0)
+			return scnpm_error_errno(h, r, "Failed to open the journal in '%s': %m", dir);
+	} else {
+		r = journal_source_open_local(h, &j);
+		if (r < 0)
+			return r;
+	}
+
+	r = journal_source_add_matches(j);
+	if (r < 0)
+		return scnpm_error_errno(h, r, "Failed to add journal matches: %m");
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return scnpm_error_errno(h, -ENOMEM, "Out of memory");
+	s->host = h;
+	s->have_boot_id = sd_id128_get_boot(&s->boot_id) >= 0;
+
+	/* From the tail: step back onto the newest matching entry, so that the next
+	 * sd_journal_next() returns only what is written from now on. When no entry
+	 * matches yet, do not stay "at the tail": sd-journal positions a file that appears
+	 * later (rotation) at *its* tail too and would skip all but its last entry. Seek to
+	 * now on this boot's monotonic clock instead, which every new entry is after. */
+	r = sd_journal_seek_tail(j);
+	if (r >= 0)
+		r = sd_journal_previous(j);
+	if (r == 0 && s->have_boot_id)
+		r = sd_journal_seek_monotonic_usec(j, s->boot_id, now_monotonic_usec());
+	if (r < 0) {
+		free(s);
+		return scnpm_error_errno(h, r, "Failed to seek to the end of the journal: %m");
+	}
+	s->journal = TAKE_PTR(j);
+	*ret_state = s;
+	return 0;
+}
+
+static int journal_source_start(void *state)
+{
+	struct journal_source *s = state;
+	const struct scnpm_host *h = s->host;
+	int fd, events, r;
+
+	fd = sd_journal_get_fd(s->journal);
+	if (fd < 0)
+		return scnpm_error_errno(h, fd, "Failed to get the journal's file descriptor: %m");
+	events = sd_journal_get_events(s->journal);
+	if (events < 0)
+		return scnpm_error_errno(h, events, "Failed to get the journal's poll events: %m");
+
+	r = sd_event_add_io(h->event, &s->io, fd, (uint32_t)events, journal_source_on_io, s);
+	if (r < 0)
+		return scnpm_error_errno(h, r, "Failed to watch the journal: %m");
+	(void)sd_event_source_set_description(s->io, "source-journal");
+
+	/* Also reads what arrived between init and now, on the first loop iteration. */
+	r = sd_event_add_defer(h->event, &s->more, journal_source_on_more, s);
+	if (r < 0)
+		return scnpm_error_errno(h, r, "Failed to add the journal defer source: %m");
+	(void)sd_event_source_set_description(s->more, "source-journal-more");
+	r = sd_event_source_set_enabled(s->more, SD_EVENT_ONESHOT);
+	if (r < 0)
+		return scnpm_error_errno(h, r, "Failed to enable the journal defer source: %m");
+
+	r = journal_source_rearm(s);
+	if (r < 0)
+		return r;
+	scnpm_debug(h, "Following the journal from its tail");
+	return 0;
+}
+
+static const char *const journal_source_options[] = { "directory", NULL };
+
+SCNPM_MODULE_DEFINE = {
+	.abi = SCNPM_MODULE_ABI,
+	.size = sizeof(struct scnpm_module),
+	.kind = SCNPM_MODULE_SOURCE,
+	.name = "source-journal",
+	.description = "unit events from systemd's job messages in the journal",
+	.options = journal_source_options,
+	.init = journal_source_init,
+	.start = journal_source_start,
+	.done = journal_source_done,
+};
