@@ -32,7 +32,7 @@ int cgroupfs_find_cgroup2_mount(FILE *mountinfo, char **ret)
 
 	errno = 0;
 	while (getline(&line, &n, mountinfo) >= 0) {
-		char *fields[5], *p = line, *sep, *fstype, *save = NULL;
+		char *fields[5] = { NULL }, *p = line, *sep, *fstype, *save = NULL;
 		int rank;
 
 		/* "36 35 98:0 /root /mnt/point opts [optional...] - fstype source superopts" */

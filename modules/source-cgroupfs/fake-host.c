@@ -42,7 +42,10 @@ static void fake_host_log(const struct scnpm_host *h, int prio, int error, const
 		abort();
 	va_end(ap);
 
-	f->logs = xrealloc(f->logs, (f->n_logs + 1) * sizeof(*f->logs));
+	if (f->n_logs == f->allocated_logs) {
+		f->allocated_logs = f->allocated_logs ? f->allocated_logs * 2 : 64;
+		f->logs = xrealloc(f->logs, f->allocated_logs * sizeof(*f->logs));
+	}
 	f->logs[f->n_logs++] = (struct fake_log){ .prio = prio, .error = error, .text = text };
 	if (f->echo)
 		fprintf(stderr, "<%i>%s\n", prio, text);
@@ -63,7 +66,10 @@ static int fake_host_emit(const struct scnpm_host *h, const struct scnpm_event *
 	struct fake_host *f = (struct fake_host *)h;
 	struct fake_event *c;
 
-	f->events = xrealloc(f->events, (f->n_events + 1) * sizeof(*f->events));
+	if (f->n_events == f->allocated_events) {
+		f->allocated_events = f->allocated_events ? f->allocated_events * 2 : 64;
+		f->events = xrealloc(f->events, f->allocated_events * sizeof(*f->events));
+	}
 	c = &f->events[f->n_events++];
 	c->ev = *ev;
 	c->unit = xstrdup(ev->unit);
@@ -99,7 +105,7 @@ void fake_host_clear_events(struct fake_host *f)
 	}
 	free(f->events);
 	f->events = NULL;
-	f->n_events = 0;
+	f->n_events = f->allocated_events = 0;
 }
 
 struct fake_host *fake_host_free(struct fake_host *f)

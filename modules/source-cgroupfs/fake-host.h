@@ -27,9 +27,9 @@ struct fake_log {
 struct fake_host {
 	struct scnpm_host host;		/* first: the module gets &fake->host */
 	struct fake_event *events;
-	size_t n_events;
+	size_t n_events, allocated_events;
 	struct fake_log *logs;
-	size_t n_logs;
+	size_t n_logs, allocated_logs;
 	const char *keys[8];
 	const char *values[8];
 	size_t n_options;

@@ -366,6 +366,15 @@ static int cgroupfs_source_watch(struct cgroupfs_source *s, struct cgroupfs_node
 	 * names by now. */
 	snprintf(p, sizeof(p), "/proc/self/fd/%i", dfd);
 	wd = inotify_add_watch(s->inotify_fd, p, CGROUPFS_WATCH_MASK);
+	if (wd < 0 && errno == ENOENT) {
+		/* No /proc mounted, or the directory is gone; by name then, which fails the
+		 * same way in the second case. */
+		_cleanup_free_ char *abs = NULL;
+
+		if (asprintf(&abs, "%s/%s", s->root, n->path) < 0)
+			return -ENOMEM;
+		wd = inotify_add_watch(s->inotify_fd, abs, CGROUPFS_WATCH_MASK | IN_DONT_FOLLOW);
+	}
 	if (wd < 0) {
 		int r = -errno;
 
