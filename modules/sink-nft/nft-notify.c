@@ -167,10 +167,12 @@ void nft_txn_done(struct nft_txn *x)
 	*x = (struct nft_txn){};
 }
 
-int nft_txn_match(const struct nft_txn *x, const struct nft_notify *gen, uint32_t tid,
-		  struct nft_expect *e, size_t n)
+int nft_txn_match(const struct nft_txn *x, const struct nft_notify *gen, uint32_t portid,
+		  uint32_t tid, struct nft_expect *e, size_t n)
 {
-	if (gen->type != NFT_NOTIFY_NEWGEN || gen->gen_pid == 0 || gen->gen_pid != tid)
+	if (gen->type != NFT_NOTIFY_NEWGEN)
+		return 0;
+	if (portid != 0 ? gen->portid != portid : gen->gen_pid == 0 || gen->gen_pid != tid)
 		return 0;
 	/* Ours, but no rule added: some other transaction of this task (another module
 	 * of the daemon, a flush). Keep waiting for the one with our rules. */

@@ -70,12 +70,14 @@ struct nft_expect {
 };
 
 /*
- * Is the transaction x, closed by NEWGEN gen, the one in which task tid added the
- * rules of e[0..n), in this order? Returns 1 and fills e[].handle when it is; 0 when it
- * is someone else's (another task or process, or one of ours without new rules);
- * -EBADMSG when it is ours but does not hold the rules expected.
+ * Is the transaction x, closed by NEWGEN gen, the one in which we added the rules of
+ * e[0..n), in this order? "We" is the netlink port that committed it (portid), or when
+ * that is not known (0), the committing task (tid; only right outside a PID namespace:
+ * the kernel reports the task's id in the initial one). Returns 1 and fills e[].handle
+ * when it is; 0 when it is someone else's (or one of ours without new rules); -EBADMSG
+ * when it is ours but does not hold the rules expected.
  */
-int nft_txn_match(const struct nft_txn *x, const struct nft_notify *gen, uint32_t tid,
-		  struct nft_expect *e, size_t n);
+int nft_txn_match(const struct nft_txn *x, const struct nft_notify *gen, uint32_t portid,
+		  uint32_t tid, struct nft_expect *e, size_t n);
 
 #endif

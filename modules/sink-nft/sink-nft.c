@@ -19,6 +19,7 @@
  * (until --flush) but never deletes a rule it cannot prove is its own.
  */
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <libmnl/libmnl.h>
@@ -57,6 +58,8 @@ enum nft_sink_lost_state {
 struct nft_sink {
 	const struct scnpm_host *host;
 	struct nft_ctx *nft;
+	int nft_fd;			/* libnftables' netlink socket, -1 when not found */
+	uint32_t nft_portid;		/* its port, once the kernel bound it; 0 before */
 	struct mnl_socket *mon;
 	sd_event_source *mon_source;
 	char *rxbuf;
@@ -159,12 +162,14 @@ static int nft_sink_on_msg(const struct nlmsghdr *nlh, void *userdata)
 		break;
 	case NFT_NOTIFY_NEWGEN:
 		if (s->lost != NFT_SINK_LOST_NONE) {
-			if (s->expect && s->expect_state == 0 && n.gen_pid == s->expect_tid)
+			if (s->expect && s->expect_state == 0 &&
+			    (s->nft_portid ? n.portid == s->nft_portid : n.gen_pid == s->expect_tid))
 				s->expect_state = -ENOBUFS;
 			if (s->lost == NFT_SINK_LOST_WAIT_GEN)
 				s->lost = NFT_SINK_LOST_NONE;
 		} else if (s->expect && s->expect_state == 0) {
-			r = nft_txn_match(&s->txn, &n, s->expect_tid, s->expect, s->n_expect);
+			r = nft_txn_match(&s->txn, &n, s->nft_portid, s->expect_tid, s->expect,
+					  s->n_expect);
 			if (r != 0)
 				s->expect_state = r;
 		}
@@ -219,6 +224,86 @@ static int nft_sink_on_monitor(sd_event_source *source, int fd, uint32_t revents
 	return 0;
 }
 
+/* ---- libnftables' own socket ---- */
+
+static int is_nfnl_socket(int fd)
+{
+	int domain = 0, protocol = 0;
+	socklen_t len = sizeof(int);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_NETLINK)
+		return 0;
+	len = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) < 0)
+		return 0;
+	return protocol == NETLINK_NETFILTER;
+}
+
+/* The NETLINK_NETFILTER sockets among our fds, as a bitmap of fd numbers. */
+static int nft_sink_nfnl_fds(uint8_t *bitmap, size_t n_fds)
+{
+	DIR *d;
+	struct dirent *de;
+
+	memset(bitmap, 0, (n_fds + 7) / 8);
+	d = opendir("/proc/self/fd");
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char *end;
+		unsigned long fd = strtoul(de->d_name, &end, 10);
+
+		if (*end || end == de->d_name || fd >= n_fds || (int)fd == dirfd(d))
+			continue;
+		if (is_nfnl_socket((int)fd))
+			bitmap[fd / 8] |= (uint8_t)(1u << (fd % 8));
+	}
+	closedir(d);
+	return 0;
+}
+
+/*
+ * Create the libnftables context and find its netlink socket: the one
+ * NETLINK_NETFILTER socket that appeared during nft_ctx_new(). libnftables opens it
+ * there and keeps it for the context's lifetime (it stopped reopening it in 0.9.9); the
+ * kernel binds it to a port at its first send. Knowing that port tells our own
+ * transactions apart from everybody else's in the notifications, also inside a PID
+ * namespace, where the task id the kernel reports is not ours. When the socket cannot
+ * be found (no /proc), the task id is used instead.
+ */
+static int nft_sink_new_ctx(struct nft_sink *s)
+{
+	enum { N_FDS = 4096 };
+	uint8_t before[N_FDS / 8], after[N_FDS / 8];
+	int have_before, found = -1;
+
+	have_before = nft_sink_nfnl_fds(before, N_FDS) >= 0;
+	s->nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	if (!s->nft)
+		return -ENOMEM;
+	s->nft_fd = -1;
+	if (!have_before || nft_sink_nfnl_fds(after, N_FDS) < 0)
+		return 0;
+	for (int fd = 0; fd < N_FDS; fd++)
+		if ((after[fd / 8] & ~before[fd / 8]) & (1u << (fd % 8))) {
+			if (found >= 0)
+				return 0; /* more than one: cannot tell */
+			found = fd;
+		}
+	s->nft_fd = found;
+	return 0;
+}
+
+static uint32_t nft_sink_socket_port(int fd)
+{
+	struct sockaddr_nl addr = {};
+	socklen_t len = sizeof(addr);
+
+	if (getsockname(fd, (struct sockaddr *)&addr, &len) < 0 || addr.nl_family != AF_NETLINK)
+		return 0;
+	return addr.nl_pid;
+}
+
 /* ---- running commands ---- */
 
 /*
@@ -241,6 +326,12 @@ static int nft_sink_run(struct nft_sink *s, const char *cmds, struct nft_expect 
 	s->expect_state = 0;
 
 	r = nft_run_cmd_from_buffer(s->nft, cmds);
+	if (s->nft_portid == 0 && s->nft_fd >= 0) {
+		s->nft_portid = nft_sink_socket_port(s->nft_fd);
+		if (s->nft_portid != 0)
+			scnpm_debug(s->host, "libnftables commits through netlink port %" PRIu32,
+				    s->nft_portid);
+	}
 	(void)nft_ctx_get_output_buffer(s->nft);	/* consume */
 	err = nft_ctx_get_error_buffer(s->nft);
 	if (r != 0) {
@@ -316,11 +407,14 @@ static int nft_sink_init(const struct scnpm_host *h, void **ret_state)
 		return -ENOMEM;
 	}
 
-	s->nft = nft_ctx_new(NFT_CTX_DEFAULT);
-	if (!s->nft) {
+	s->nft_fd = -1;
+	r = nft_sink_new_ctx(s);
+	if (r < 0) {
 		nft_sink_done(s);
 		return scnpm_error_errno(h, -ENOMEM, "Failed to create libnftables context");
 	}
+	if (s->nft_fd < 0)
+		scnpm_debug(s->host, "Could not find libnftables' netlink socket, telling our transactions by task id");
 	if (nft_ctx_buffer_output(s->nft) != 0 || nft_ctx_buffer_error(s->nft) != 0) {
 		nft_sink_done(s);
 		return scnpm_error_errno(h, -ENOMEM, "Failed to buffer libnftables output");

@@ -147,12 +147,29 @@ Test(nft_notify, match_our_transaction)
 	cr_assert(eq(int, nft_notify_parse(gen_msg(55, 3, 1000), &gen), 0));
 
 	/* Someone else's (another task) */
-	cr_assert(eq(int, nft_txn_match(&x, &gen, 1001, e, 2), 0));
+	cr_assert(eq(int, nft_txn_match(&x, &gen, 0, 1001, e, 2), 0));
 	cr_assert(eq(u64, e[0].handle, 0));
 
-	cr_assert(eq(int, nft_txn_match(&x, &gen, 1000, e, 2), 1));
+	cr_assert(eq(int, nft_txn_match(&x, &gen, 0, 1000, e, 2), 1));
 	cr_assert(eq(u64, e[0].handle, 10));
 	cr_assert(eq(u64, e[1].handle, 11));
+	nft_txn_done(&x);
+}
+
+Test(nft_notify, match_by_port)
+{
+	struct nft_txn x = {};
+	struct nft_expect e[1] = { { .family = NFPROTO_INET, .table = "t", .chain = "c" } };
+	struct nft_notify gen;
+
+	txn_push(&x, NFPROTO_INET, 55, "t", "c", 10);
+	/* In a PID namespace the kernel reports another task id than ours: the port
+	 * decides when known. */
+	cr_assert(eq(int, nft_notify_parse(gen_msg(55, 3, 99999), &gen), 0));
+	cr_assert(eq(int, nft_txn_match(&x, &gen, 56, 1, e, 1), 0));
+	cr_assert(eq(u64, e[0].handle, 0));
+	cr_assert(eq(int, nft_txn_match(&x, &gen, 55, 1, e, 1), 1));
+	cr_assert(eq(u64, e[0].handle, 10));
 	nft_txn_done(&x);
 }
 
@@ -168,29 +185,29 @@ Test(nft_notify, mismatches_are_not_learned)
 	cr_assert(eq(int, nft_notify_parse(gen_msg(55, 3, 1000), &gen), 0));
 
 	/* Ours, without rules: some other commit of this task, keep waiting. */
-	cr_assert(eq(int, nft_txn_match(&x, &gen, 1000, e, 2), 0));
+	cr_assert(eq(int, nft_txn_match(&x, &gen, 0, 1000, e, 2), 0));
 
 	/* Wrong count */
 	txn_push(&x, NFPROTO_INET, 55, "t", "c", 10);
-	cr_assert(eq(int, nft_txn_match(&x, &gen, 1000, e, 2), -EBADMSG));
+	cr_assert(eq(int, nft_txn_match(&x, &gen, 0, 1000, e, 2), -EBADMSG));
 
 	/* Wrong order */
 	nft_txn_reset(&x);
 	txn_push(&x, NFPROTO_INET, 55, "t", "d", 10);
 	txn_push(&x, NFPROTO_INET, 55, "t", "c", 11);
-	cr_assert(eq(int, nft_txn_match(&x, &gen, 1000, e, 2), -EBADMSG));
+	cr_assert(eq(int, nft_txn_match(&x, &gen, 0, 1000, e, 2), -EBADMSG));
 
 	/* Another netlink socket of the same task */
 	nft_txn_reset(&x);
 	txn_push(&x, NFPROTO_INET, 56, "t", "c", 10);
 	txn_push(&x, NFPROTO_INET, 56, "t", "d", 11);
-	cr_assert(eq(int, nft_txn_match(&x, &gen, 1000, e, 2), -EBADMSG));
+	cr_assert(eq(int, nft_txn_match(&x, &gen, 0, 1000, e, 2), -EBADMSG));
 
 	/* Other family */
 	nft_txn_reset(&x);
 	txn_push(&x, NFPROTO_IPV4, 55, "t", "c", 10);
 	txn_push(&x, NFPROTO_INET, 55, "t", "d", 11);
-	cr_assert(eq(int, nft_txn_match(&x, &gen, 1000, e, 2), -EBADMSG));
+	cr_assert(eq(int, nft_txn_match(&x, &gen, 0, 1000, e, 2), -EBADMSG));
 	cr_assert(eq(u64, e[0].handle, 0));
 	cr_assert(eq(u64, e[1].handle, 0));
 
@@ -199,6 +216,6 @@ Test(nft_notify, mismatches_are_not_learned)
 	txn_push(&x, NFPROTO_INET, 55, "t", "c", 10);
 	txn_push(&x, NFPROTO_INET, 55, "t", "d", 11);
 	cr_assert(eq(int, nft_notify_parse(gen_msg(55, 3, 0), &gen), 0));
-	cr_assert(eq(int, nft_txn_match(&x, &gen, 0, e, 2), 0));
+	cr_assert(eq(int, nft_txn_match(&x, &gen, 0, 0, e, 2), 0));
 	nft_txn_done(&x);
 }

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <scnpm/module.h>
@@ -250,6 +251,8 @@ static void apply(const struct scnpm_event *ev, struct scnpm_rule *r, size_t n)
 	cr_assert(eq(int, fx.m->apply(fx.state, ev, rules, n), 0));
 	/* One report per rule. */
 	cr_assert(eq(sz, fx.fh->n_reports, n));
+	/* No warning: in particular, every handle was learned. */
+	cr_assert(eq(sz, fx.fh->n_logs[LOG_WARNING] + fx.fh->n_logs[LOG_ERR], 0));
 }
 
 static uint32_t result_of(const struct scnpm_rule *r)
