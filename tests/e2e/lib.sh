@@ -361,25 +361,67 @@ tb_send_tcp() {
 		'exec 3<>"/dev/tcp/127.0.0.1/$1" && echo "$2" >&3' - "$2" "$3" 2>/dev/null
 }
 
-# tb_allowed [--user] UNIT PORT: a fresh token sent from UNIT arrives at the listener.
-# tb_blocked [--user] UNIT PORT: the send fails and the listener did not get it.
+# tb_allowed [--user] [--tcp] UNIT PORT: a fresh token sent from UNIT arrives at the
+# listener on PORT (start it with tb_listen first).
+# tb_blocked [--user] [--tcp] UNIT PORT: the send fails and the listener did not get it.
 TB_TOKEN_SEQ=0
-tb_allowed() {
-	local user=() tok
+tb__send_opts() {
+	TB__USER=() TB__PROTO=udp
+	while :; do
+		case $1 in
+		--user) TB__USER=(--user) ;;
+		--tcp) TB__PROTO=tcp ;;
+		*) break ;;
+		esac
+		shift
+	done
+	TB__ARGS=("$@")
+}
 
-	[ "$1" = --user ] && { user=(--user); shift; }
+tb_allowed() {
+	local tok
+
+	tb__send_opts "$@"
+	set -- "${TB__ARGS[@]}"
 	tok="tok-$$-$((++TB_TOKEN_SEQ))-$1"
-	tb_send_udp "${user[@]}" "$1" "$2" "$tok" || return 1
-	tb_wait tb_received "$2" "$tok"
+	"tb_send_$TB__PROTO" "${TB__USER[@]}" "$1" "$2" "$tok" || return 1
+	tb_wait tb_received "$TB__PROTO" "$2" "$tok"
 }
 
 tb_blocked() {
-	local user=() tok
+	local tok
 
-	[ "$1" = --user ] && { user=(--user); shift; }
+	tb__send_opts "$@"
+	set -- "${TB__ARGS[@]}"
 	tok="tok-$$-$((++TB_TOKEN_SEQ))-$1"
-	tb_send_udp "${user[@]}" "$1" "$2" "$tok" && return 1
-	! tb_received "$2" "$tok"
+	"tb_send_$TB__PROTO" "${TB__USER[@]}" "$1" "$2" "$tok" && return 1
+	! tb_received "$TB__PROTO" "$2" "$tok"
+}
+
+# tb_base_ruleset: the ruleset the tests start from (print it): UDP to loopback ports
+# 7000-7999 must pass the whitelist chain, which starts empty; everything else passes.
+# Scripts append their "# unit :: add rule ..." lines and write it with
+# tb_write_nftables_conf.
+tb_base_ruleset() {
+	cat <<-'EOF'
+		#!/usr/sbin/nft -f
+		flush ruleset
+		table inet filter {
+			chain whitelist {
+			}
+			chain output {
+				type filter hook output priority 0; policy accept;
+				oifname "lo" udp dport 7000-7999 jump whitelist
+				oifname "lo" udp dport 7000-7999 drop
+			}
+		}
+	EOF
+}
+
+# tb_rule_handles FAMILY TABLE CHAIN PATTERN: handles of the rules matching PATTERN.
+tb_rule_handles() {
+	tb_exec nft -a list chain "$1" "$2" "$3" 2>/dev/null | grep -E -- "$4" |
+		sed -n 's/.*# handle \([0-9]*\)$/\1/p' | tr '\n' ' '
 }
 
 # tb_nft_list [CHAIN-SPEC...]: "nft -a list chain inet filter whitelist" or the
@@ -455,10 +497,18 @@ tb_module_dirs() {
 tb_scnpm_start() {
 	TB_EXPECT_DAEMON=1
 	tb_exec systemctl reset-failed "$TB_SCNPM_UNIT" 2>/dev/null
+	tb_exec sh -c 'rm -f /run/tb-scnpm-exit; printf "%s\n" "echo \"\$EXIT_CODE \$EXIT_STATUS\" >/run/tb-scnpm-exit" >/opt/tb/exit-post.sh'
 	tb_exec systemd-run -q --unit "$TB_SCNPM_UNIT" --service-type=notify \
 		-p TimeoutStartSec=20 -p TimeoutStopSec=10 \
+		-p ExecStopPost="/bin/sh /opt/tb/exit-post.sh" \
 		--setenv=SCNPM_MODULE_DIR="$(tb_module_dirs)" \
 		/opt/build/core/scnpm "$@"
+}
+
+# tb_scnpm_exit_status: how the last scnpm-under-test ended, as "exited 0",
+# "killed TERM", ... (empty while it runs).
+tb_scnpm_exit_status() {
+	tb_exec cat /run/tb-scnpm-exit 2>/dev/null
 }
 
 tb_scnpm_running() {

@@ -1,0 +1,62 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The installed unit (units/scnpm.service, as configured into the build dir) on a real
+# systemd: with its hardening (DynamicUser, CAP_NET_ADMIN only, journal group, netlink
+# and unix sockets only) scnpm starts, follows a service across a restart, reloads with
+# "systemctl reload" and stops cleanly.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+tb_preflight
+[ -f "$TB_BUILD_DIR/units/scnpm.service" ] || tb_missing "$TB_BUILD_DIR/units/scnpm.service not configured"
+tap_plan 8
+tb_boot
+
+{
+	tb_base_ruleset
+	cat <<-'NFT'
+
+		# app.service :: add rule inet filter whitelist socket cgroupv2 level 2 "system.slice/app.service" udp dport 7001 accept
+	NFT
+} | tb_write_nftables_conf
+tb_exec systemctl restart nftables.service
+tb_simple_service app.service
+tb_simple_service app2.service
+tb_exec systemctl start app.service app2.service
+tb_listen 7001
+tb_listen 7002
+
+# the unit as installed, but running the build's binary and modules
+sed -e 's|^ExecStart=[^ ]*/scnpm |ExecStart=/opt/build/core/scnpm |' \
+	"$TB_BUILD_DIR/units/scnpm.service" >"$TB_DIR/scnpm.service"
+printf '\n[Service]\nEnvironment=SCNPM_MODULE_DIR=%s\nRestart=no\n' "$(tb_module_dirs)" >>"$TB_DIR/scnpm.service"
+tb_write_unit scnpm.service <"$TB_DIR/scnpm.service"
+echo "# $(grep ^ExecStart= "$TB_DIR/scnpm.service")"
+
+tap_check "systemd-analyze verify accepts the unit" \
+	eval 'tb_exec systemd-analyze verify /run/systemd/system/scnpm.service 2>&1 | tap_diag; test ${PIPESTATUS[0]} = 0'
+
+TB_SCNPM_UNIT=scnpm.service
+TB_EXPECT_DAEMON=1
+tap_check "systemctl start scnpm.service (Type=notify) succeeds" \
+	eval 'timeout 30 nsenter -t "$TB_LEADER" -a systemctl start scnpm.service && tb_scnpm_running'
+pid=$(tb_exec systemctl show -P MainPID scnpm.service)
+tap_check "it runs as an unprivileged dynamic user with CAP_NET_ADMIN only" \
+	eval 'tb_exec awk "/^Uid:/ { exit !(\$2 != 0) } /^CapEff:/ { exit !(\$2 == \"0000000000001000\") }" /proc/$pid/status'
+tap_check "a running service gets its rule at start" tb_wait tb_allowed app.service 7001
+tb_exec systemctl restart app.service
+tap_check "the rule follows the service across a restart" tb_wait tb_allowed app.service 7001
+
+echo '# app2.service :: add rule inet filter whitelist socket cgroupv2 level 2 "system.slice/app2.service" udp dport 7002 accept' \
+	>>"$TB_ROOT/etc/nftables.conf"
+tb_exec systemctl reload scnpm.service
+tap_check "systemctl reload (SIGHUP) applies an added rule" tb_wait tb_allowed app2.service 7002
+tap_check "no permission errors in its log" \
+	eval '! tb_scnpm_log | grep -iE "permission denied|operation not permitted|EPERM|EACCES"'
+
+TB_EXPECT_DAEMON=""
+tb_exec systemctl stop scnpm.service
+tap_check "systemctl stop: it ends without failure and the rules stay" \
+	eval 'test "$(tb_exec systemctl show -P Result scnpm.service)" = success && tb_allowed app.service 7001'
+[ $TAP_FAILED = 0 ]
