@@ -369,13 +369,15 @@ static void nftnl_sink_take(struct nftnl_sink *s, struct nftnl_target *t, uint64
 
 	if (!e) {
 		e = calloc(1, sizeof(*e));
+		if (e) {
+			e->id = id;
+			e->verdict = *v;
+		}
 		if (!e || !tsearch(e, &t->elems, nftnl_elem_cmp)) {
 			free(e);
 			nftnl_claim_result(c, SCNPM_RESULT_FAILED, "out of memory");
 			return;
 		}
-		e->id = id;
-		e->verdict = *v;
 	} else if (e->refs > 0 && !nlbatch_verdict_equal(&e->verdict, v)) {
 		nftnl_claim_result(c, SCNPM_RESULT_FAILED,
 				   "cgroup %" PRIu64 " is already mapped to '%s' in %s %s %s by another rule, not to '%s'",
