@@ -33,13 +33,16 @@ else
 fi
 pc=$(find "$stage" -name scnpm-module.pc | head -n 1)
 daemon=$(find "$stage" -type f -name scnpm -perm -u+x | head -n 1)
-[ -n "$pc" ] && [ -n "$daemon" ] || fail "staged install has scnpm-module.pc and scnpm (sdk=false?)"
+if [ -z "$pc" ] || [ -z "$daemon" ]; then
+	fail "staged install has scnpm-module.pc and scnpm (built with -Dsdk=false?)"
+fi
 
 # 2. Build and install the example with only the staged SDK. PKG_CONFIG_SYSROOT_DIR
 # prefixes the pc's paths with the stage (--define-prefix would guess the prefix wrong
 # with a multiarch libdir such as lib/x86_64-linux-gnu).
-export PKG_CONFIG_PATH="$(dirname "$pc")"
-export PKG_CONFIG_SYSROOT_DIR="$stage"
+PKG_CONFIG_PATH=$(dirname "$pc")
+PKG_CONFIG_SYSROOT_DIR=$stage
+export PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
 if meson setup "$tmp/example-build" "$srcdir/examples/sink-example" --prefix "$tmp/prefix" \
 		>"$tmp/example.log" 2>&1 &&
 	ninja -C "$tmp/example-build" install >>"$tmp/example.log" 2>&1; then
