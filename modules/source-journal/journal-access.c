@@ -13,7 +13,7 @@
 
 int journal_access_check(const char *root, sd_id128_t machine_id, char **ret_path)
 {
-	static const char *const dirs[] = { "run/log/journal", "var/log/journal" };
+	static const char *const dirs[] = {"run/log/journal", "var/log/journal"};
 	_cleanup_free_ char *denied = NULL;
 	char id[SD_ID128_STRING_MAX];
 	int denied_r = 0;

@@ -18,45 +18,45 @@
  * so itself): UNIT_STARTED/FAILED/STOPPED/RELOADED are written when a *job* finishes,
  * UNIT_SUCCESS/FAILURE_RESULT when a unit becomes inactive with or without a job. */
 enum journal_map {
-	MAP_STARTED,		/* start job done: the unit runs */
-	MAP_STOPPED,		/* the unit went inactive */
-	MAP_STOP_JOB,		/* stop (or restart's stop half) job finished: see JOB_RESULT */
-	MAP_CHANGED,		/* state unclear: let the core look again */
+	MAP_STARTED,  /* start job done: the unit runs */
+	MAP_STOPPED,  /* the unit went inactive */
+	MAP_STOP_JOB, /* stop (or restart's stop half) job finished: see JOB_RESULT */
+	MAP_CHANGED,  /* state unclear: let the core look again */
 };
 
 static const struct {
 	const char *id;
 	enum journal_map map;
 } journal_messages[] = {
-	/* "Started foo.service." JOB_TYPE=start, JOB_RESULT=done. */
-	{ SD_MESSAGE_UNIT_STARTED_STR, MAP_STARTED },
-	/* "Stopped foo.service." JOB_TYPE=stop or restart. With JOB_RESULT=done the unit
-	 * is inactive; any other result (a stop job that failed or timed out) leaves its
-	 * state open, so that is a CHANGED. */
-	{ SD_MESSAGE_UNIT_STOPPED_STR, MAP_STOP_JOB },
-	/* "foo.service: Deactivated successfully." No job needed (main process exited). */
-	{ SD_MESSAGE_UNIT_SUCCESS_STR, MAP_STOPPED },
-	/* "foo.service: Failed with result 'exit-code'." The unit entered failed state. */
-	{ SD_MESSAGE_UNIT_FAILURE_RESULT_STR, MAP_STOPPED },
-	/* "Failed to start foo.service." A start job that did not finish with "done"
-	 * (failed, dependency, timeout...): the unit may be failed, auto-restarting, or
-	 * still running from before, so look again. */
-	{ SD_MESSAGE_UNIT_FAILED_STR, MAP_CHANGED },
-	/* "Reloaded foo.service." Same cgroup, but -u/-a triggers care (nftables reload). */
-	{ SD_MESSAGE_UNIT_RELOADED_STR, MAP_CHANGED },
-	/* "foo.service: Scheduled restart job, ..." Between two incarnations. */
-	{ SD_MESSAGE_UNIT_RESTART_SCHEDULED_STR, MAP_CHANGED },
+    /* "Started foo.service." JOB_TYPE=start, JOB_RESULT=done. */
+    {SD_MESSAGE_UNIT_STARTED_STR, MAP_STARTED},
+    /* "Stopped foo.service." JOB_TYPE=stop or restart. With JOB_RESULT=done the unit
+     * is inactive; any other result (a stop job that failed or timed out) leaves its
+     * state open, so that is a CHANGED. */
+    {SD_MESSAGE_UNIT_STOPPED_STR, MAP_STOP_JOB},
+    /* "foo.service: Deactivated successfully." No job needed (main process exited). */
+    {SD_MESSAGE_UNIT_SUCCESS_STR, MAP_STOPPED},
+    /* "foo.service: Failed with result 'exit-code'." The unit entered failed state. */
+    {SD_MESSAGE_UNIT_FAILURE_RESULT_STR, MAP_STOPPED},
+    /* "Failed to start foo.service." A start job that did not finish with "done"
+     * (failed, dependency, timeout...): the unit may be failed, auto-restarting, or
+     * still running from before, so look again. */
+    {SD_MESSAGE_UNIT_FAILED_STR, MAP_CHANGED},
+    /* "Reloaded foo.service." Same cgroup, but -u/-a triggers care (nftables reload). */
+    {SD_MESSAGE_UNIT_RELOADED_STR, MAP_CHANGED},
+    /* "foo.service: Scheduled restart job, ..." Between two incarnations. */
+    {SD_MESSAGE_UNIT_RESTART_SCHEDULED_STR, MAP_CHANGED},
 };
 
 const char *const journal_parse_message_ids[] = {
-	SD_MESSAGE_UNIT_STARTED_STR,
-	SD_MESSAGE_UNIT_STOPPED_STR,
-	SD_MESSAGE_UNIT_SUCCESS_STR,
-	SD_MESSAGE_UNIT_FAILURE_RESULT_STR,
-	SD_MESSAGE_UNIT_FAILED_STR,
-	SD_MESSAGE_UNIT_RELOADED_STR,
-	SD_MESSAGE_UNIT_RESTART_SCHEDULED_STR,
-	NULL,
+    SD_MESSAGE_UNIT_STARTED_STR,
+    SD_MESSAGE_UNIT_STOPPED_STR,
+    SD_MESSAGE_UNIT_SUCCESS_STR,
+    SD_MESSAGE_UNIT_FAILURE_RESULT_STR,
+    SD_MESSAGE_UNIT_FAILED_STR,
+    SD_MESSAGE_UNIT_RELOADED_STR,
+    SD_MESSAGE_UNIT_RESTART_SCHEDULED_STR,
+    NULL,
 };
 
 static int streq_ptr(const char *a, const char *b)
@@ -86,8 +86,8 @@ static int journal_parse_uid(const char *s, uint32_t *ret)
  * rest is what journald reads from /proc/1. */
 static int journal_is_system_manager(const struct journal_fields *f)
 {
-	return streq_ptr(f->pid, "1") && streq_ptr(f->uid, "0") &&
-	       streq_ptr(f->comm, "systemd") && streq_ptr(f->systemd_unit, "init.scope") &&
+	return streq_ptr(f->pid, "1") && streq_ptr(f->uid, "0") && streq_ptr(f->comm, "systemd") &&
+	       streq_ptr(f->systemd_unit, "init.scope") &&
 	       streq_ptr(f->systemd_cgroup, "/init.scope");
 }
 
@@ -117,8 +117,8 @@ static int journal_is_user_manager(const struct journal_fields *f, uint32_t *ret
 		return 0;
 
 	(void)snprintf(unit, sizeof(unit), "user@%" PRIu32 ".service", uid);
-	(void)snprintf(cgroup, sizeof(cgroup), "/user.slice/user-%" PRIu32 ".slice/user@%" PRIu32 ".service",
-		       uid, uid);
+	(void)snprintf(cgroup, sizeof(cgroup),
+		       "/user.slice/user-%" PRIu32 ".slice/user@%" PRIu32 ".service", uid, uid);
 	(void)snprintf(cgroup_init, sizeof(cgroup_init), "%s/init.scope", cgroup);
 
 	if (!streq_ptr(f->systemd_unit, unit))
@@ -194,7 +194,8 @@ int journal_parse_entry(const struct journal_fields *f, struct journal_unit_even
 		ev.change = SCNPM_UNIT_STOPPED;
 		break;
 	case MAP_STOP_JOB:
-		ev.change = streq_ptr(f->job_result, "done") ? SCNPM_UNIT_STOPPED : SCNPM_UNIT_CHANGED;
+		ev.change =
+		    streq_ptr(f->job_result, "done") ? SCNPM_UNIT_STOPPED : SCNPM_UNIT_CHANGED;
 		break;
 	case MAP_CHANGED:
 	default:

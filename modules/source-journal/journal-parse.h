@@ -12,26 +12,26 @@
 /* The fields of one entry that the mapping reads. Each is the value after "FIELD=",
  * NUL-terminated, or NULL when the entry does not have the field. Borrowed. */
 struct journal_fields {
-	const char *message_id;		/* MESSAGE_ID= (32 hex digits) */
-	const char *unit;		/* UNIT= (system manager) */
-	const char *user_unit;		/* USER_UNIT= (user manager) */
-	const char *job_result;		/* JOB_RESULT= */
+	const char *message_id; /* MESSAGE_ID= (32 hex digits) */
+	const char *unit;	/* UNIT= (system manager) */
+	const char *user_unit;	/* USER_UNIT= (user manager) */
+	const char *job_result; /* JOB_RESULT= */
 	/* trusted: set by journald from the sender's credentials */
-	const char *transport;		/* _TRANSPORT= */
-	const char *pid;		/* _PID= */
-	const char *uid;		/* _UID= */
-	const char *comm;		/* _COMM= */
-	const char *systemd_unit;	/* _SYSTEMD_UNIT= */
-	const char *systemd_user_unit;	/* _SYSTEMD_USER_UNIT= */
-	const char *systemd_cgroup;	/* _SYSTEMD_CGROUP= */
+	const char *transport;	       /* _TRANSPORT= */
+	const char *pid;	       /* _PID= */
+	const char *uid;	       /* _UID= */
+	const char *comm;	       /* _COMM= */
+	const char *systemd_unit;      /* _SYSTEMD_UNIT= */
+	const char *systemd_user_unit; /* _SYSTEMD_USER_UNIT= */
+	const char *systemd_cgroup;    /* _SYSTEMD_CGROUP= */
 };
 
 /* What journal_parse_entry() makes of a trusted unit message. */
 struct journal_unit_event {
-	uint32_t change;		/* enum scnpm_change */
-	uint32_t manager;		/* enum scnpm_manager: SYSTEM or USER */
-	uint32_t uid;			/* uid of the user manager, 0 for the system manager */
-	const char *unit;		/* borrowed from the fields: UNIT= or USER_UNIT= */
+	uint32_t change;  /* enum scnpm_change */
+	uint32_t manager; /* enum scnpm_manager: SYSTEM or USER */
+	uint32_t uid;	  /* uid of the user manager, 0 for the system manager */
+	const char *unit; /* borrowed from the fields: UNIT= or USER_UNIT= */
 };
 
 /* The MESSAGE_IDs the mapping acts on, for sd_journal_add_match(). Each entry is a

@@ -52,10 +52,12 @@ struct journal_source {
 };
 
 /* The fields journal-parse reads, in the order of struct journal_fields. */
+/* clang-format off */
 static const char *const journal_field_names[] = {
 	"MESSAGE_ID", "UNIT", "USER_UNIT", "JOB_RESULT", "_TRANSPORT", "_PID", "_UID",
 	"_COMM", "_SYSTEMD_UNIT", "_SYSTEMD_USER_UNIT", "_SYSTEMD_CGROUP",
 };
+/* clang-format on */
 #define N_FIELDS (sizeof(journal_field_names) / sizeof(journal_field_names[0]))
 
 struct journal_entry {
@@ -73,17 +75,17 @@ static void journal_entry_done(struct journal_entry *e)
 static void journal_entry_to_fields(const struct journal_entry *e, struct journal_fields *f)
 {
 	*f = (struct journal_fields){
-		.message_id = e->values[0],
-		.unit = e->values[1],
-		.user_unit = e->values[2],
-		.job_result = e->values[3],
-		.transport = e->values[4],
-		.pid = e->values[5],
-		.uid = e->values[6],
-		.comm = e->values[7],
-		.systemd_unit = e->values[8],
-		.systemd_user_unit = e->values[9],
-		.systemd_cgroup = e->values[10],
+	    .message_id = e->values[0],
+	    .unit = e->values[1],
+	    .user_unit = e->values[2],
+	    .job_result = e->values[3],
+	    .transport = e->values[4],
+	    .pid = e->values[5],
+	    .uid = e->values[6],
+	    .comm = e->values[7],
+	    .systemd_unit = e->values[8],
+	    .systemd_user_unit = e->values[9],
+	    .systemd_cgroup = e->values[10],
 	};
 }
 
@@ -142,15 +144,15 @@ static void journal_source_emit(struct journal_source *s, const struct journal_u
 {
 	const struct scnpm_host *h = s->host;
 	const struct scnpm_event ev = {
-		.size = sizeof(struct scnpm_event),
-		.change = ue->change,
-		.unit = ue->unit,
-		.manager = ue->manager,
-		.uid = ue->uid,
-		.cgroup_path = NULL,	/* the journal does not say */
-		.cgroup_id = 0,
-		.cgroup_level = 0,
-		.timestamp = journal_source_timestamp(s),
+	    .size = sizeof(struct scnpm_event),
+	    .change = ue->change,
+	    .unit = ue->unit,
+	    .manager = ue->manager,
+	    .uid = ue->uid,
+	    .cgroup_path = NULL, /* the journal does not say */
+	    .cgroup_id = 0,
+	    .cgroup_level = 0,
+	    .timestamp = journal_source_timestamp(s),
 	};
 	int r;
 
@@ -184,9 +186,13 @@ static void journal_source_handle_entry(struct journal_source *s)
 	if (r < 0) {
 		/* Forged or odd entries: debug only, a local user must not be able to
 		 * flood the admin's log through us. */
-		scnpm_debug(h, "Ignoring unit message (%s) for '%s' from _PID=%s _UID=%s _COMM='%s' "
+		scnpm_debug(h,
+			    "Ignoring unit message (%s) for '%s' from _PID=%s _UID=%s _COMM='%s' "
 			    "_SYSTEMD_CGROUP='%s': %s",
-			    f.message_id, f.unit ? f.unit : f.user_unit ? f.user_unit : "",
+			    f.message_id,
+			    f.unit	  ? f.unit
+			    : f.user_unit ? f.user_unit
+					  : "",
 			    f.pid ? f.pid : "", f.uid ? f.uid : "", f.comm ? f.comm : "",
 			    f.systemd_cgroup ? f.systemd_cgroup : "", reason ? reason : "");
 		goto out;
@@ -235,7 +241,8 @@ static void journal_source_drain(struct journal_source *s)
 		if (n == BATCH) {
 			r = sd_event_source_set_enabled(s->more, SD_EVENT_ONESHOT);
 			if (r < 0)
-				scnpm_warning_errno(s->host, r, "Failed to schedule reading on, ignoring: %m");
+				scnpm_warning_errno(s->host, r,
+						    "Failed to schedule reading on, ignoring: %m");
 			return;
 		}
 		r = sd_journal_next(s->journal);
@@ -310,13 +317,16 @@ static int journal_source_open_local(const struct scnpm_host *h, sd_journal **re
 
 	r = journal_access_check("/", machine, &denied);
 	if (r == -EACCES || r == -EPERM)
-		return scnpm_error_errno(h, r,
-			"Cannot read the system journal '%s': run scnpm as root or in group "
-			"'systemd-journal' (or 'adm'): %m", denied);
+		return scnpm_error_errno(
+		    h, r,
+		    "Cannot read the system journal '%s': run scnpm as root or in group "
+		    "'systemd-journal' (or 'adm'): %m",
+		    denied);
 	if (r == -ENOENT)
-		return scnpm_error_errno(h, r,
-			"No system journal in /run/log/journal or /var/log/journal: is "
-			"systemd-journald running, with Storage= other than none?");
+		return scnpm_error_errno(
+		    h, r,
+		    "No system journal in /run/log/journal or /var/log/journal: is "
+		    "systemd-journald running, with Storage= other than none?");
 	if (r < 0)
 		return scnpm_error_errno(h, r, "Failed to check access to the system journal: %m");
 
@@ -341,7 +351,9 @@ static int journal_source_open_local(const struct scnpm_host *h, sd_journal **re
 static int journal_source_add_matches(sd_journal *j)
 {
 	static const char *const terms[] = {
-		"_TRANSPORT=journal", "_COMM=systemd", "_COMM=(systemd)",
+	    "_TRANSPORT=journal",
+	    "_COMM=systemd",
+	    "_COMM=(systemd)",
 	};
 	int r;
 
@@ -376,7 +388,8 @@ static int journal_source_init(const struct scnpm_host *h, void **ret_state)
 	if (dir) {
 		r = sd_journal_open_directory(&j, dir, 0);
 		if (r < 0)
-			return scnpm_error_errno(h, r, "Failed to open the journal in '%s': %m", dir);
+			return scnpm_error_errno(h, r, "Failed to open the journal in '%s': %m",
+						 dir);
 	} else {
 		r = journal_source_open_local(h, &j);
 		if (r < 0)
@@ -446,16 +459,16 @@ static int journal_source_start(void *state)
 	return 0;
 }
 
-static const char *const journal_source_options[] = { "directory", NULL };
+static const char *const journal_source_options[] = {"directory", NULL};
 
 SCNPM_MODULE_DEFINE = {
-	.abi = SCNPM_MODULE_ABI,
-	.size = sizeof(struct scnpm_module),
-	.kind = SCNPM_MODULE_SOURCE,
-	.name = "source-journal",
-	.description = "unit events from systemd's job messages in the journal",
-	.options = journal_source_options,
-	.init = journal_source_init,
-	.start = journal_source_start,
-	.done = journal_source_done,
+    .abi = SCNPM_MODULE_ABI,
+    .size = sizeof(struct scnpm_module),
+    .kind = SCNPM_MODULE_SOURCE,
+    .name = "source-journal",
+    .description = "unit events from systemd's job messages in the journal",
+    .options = journal_source_options,
+    .init = journal_source_init,
+    .start = journal_source_start,
+    .done = journal_source_done,
 };

@@ -16,29 +16,29 @@
 
 #include "journal-parse.h"
 
-#define STARTED "MESSAGE_ID=" SD_MESSAGE_UNIT_STARTED_STR
-#define STOPPED "MESSAGE_ID=" SD_MESSAGE_UNIT_STOPPED_STR
-#define SUCCESS "MESSAGE_ID=" SD_MESSAGE_UNIT_SUCCESS_STR
-#define FAILURE_RESULT "MESSAGE_ID=" SD_MESSAGE_UNIT_FAILURE_RESULT_STR
-#define START_FAILED "MESSAGE_ID=" SD_MESSAGE_UNIT_FAILED_STR
-#define RELOADED "MESSAGE_ID=" SD_MESSAGE_UNIT_RELOADED_STR
+#define STARTED		  "MESSAGE_ID=" SD_MESSAGE_UNIT_STARTED_STR
+#define STOPPED		  "MESSAGE_ID=" SD_MESSAGE_UNIT_STOPPED_STR
+#define SUCCESS		  "MESSAGE_ID=" SD_MESSAGE_UNIT_SUCCESS_STR
+#define FAILURE_RESULT	  "MESSAGE_ID=" SD_MESSAGE_UNIT_FAILURE_RESULT_STR
+#define START_FAILED	  "MESSAGE_ID=" SD_MESSAGE_UNIT_FAILED_STR
+#define RELOADED	  "MESSAGE_ID=" SD_MESSAGE_UNIT_RELOADED_STR
 #define RESTART_SCHEDULED "MESSAGE_ID=" SD_MESSAGE_UNIT_RESTART_SCHEDULED_STR
 
 /* PID 1, as written by systemd 252. */
-#define SYSTEM_MANAGER                                                                  \
-	"_TRANSPORT=journal", "_PID=1", "_UID=0", "_COMM=systemd",                       \
-		"_SYSTEMD_UNIT=init.scope", "_SYSTEMD_CGROUP=/init.scope"
+#define SYSTEM_MANAGER                                                                             \
+	"_TRANSPORT=journal", "_PID=1", "_UID=0", "_COMM=systemd", "_SYSTEMD_UNIT=init.scope",     \
+	    "_SYSTEMD_CGROUP=/init.scope"
 /* user@1000.service once it settled in its init.scope. */
-#define USER_MANAGER_1000                                                               \
-	"_TRANSPORT=journal", "_PID=812", "_UID=1000", "_COMM=systemd",                  \
-		"_SYSTEMD_UNIT=user@1000.service",                                        \
-		"_SYSTEMD_CGROUP=/user.slice/user-1000.slice/user@1000.service/init.scope", \
-		"_SYSTEMD_USER_UNIT=init.scope"
+#define USER_MANAGER_1000                                                                          \
+	"_TRANSPORT=journal", "_PID=812", "_UID=1000", "_COMM=systemd",                            \
+	    "_SYSTEMD_UNIT=user@1000.service",                                                     \
+	    "_SYSTEMD_CGROUP=/user.slice/user-1000.slice/user@1000.service/init.scope",            \
+	    "_SYSTEMD_USER_UNIT=init.scope"
 /* user@0.service in its first seconds: journald's cached credentials from before exec. */
-#define USER_MANAGER_0_EARLY                                                            \
-	"_TRANSPORT=journal", "_PID=95", "_UID=0", "_COMM=(systemd)",                    \
-		"_SYSTEMD_UNIT=user@0.service",                                           \
-		"_SYSTEMD_CGROUP=/user.slice/user-0.slice/user@0.service"
+#define USER_MANAGER_0_EARLY                                                                       \
+	"_TRANSPORT=journal", "_PID=95", "_UID=0", "_COMM=(systemd)",                              \
+	    "_SYSTEMD_UNIT=user@0.service",                                                        \
+	    "_SYSTEMD_CGROUP=/user.slice/user-0.slice/user@0.service"
 
 #define MAX_FIELDS 16
 
@@ -54,6 +54,7 @@ struct parse_case {
 	const char *unit;
 };
 
+/* clang-format off */
 static const struct parse_case cases[] = {
 	/* the mapping, from PID 1 */
 	{ "system start job done", { SYSTEM_MANAGER, STARTED, "JOB_TYPE=start", "JOB_RESULT=done", "UNIT=foo.service" },
@@ -143,6 +144,7 @@ static const struct parse_case cases[] = {
 	{ "user manager with UNIT= only", { USER_MANAGER_1000, STARTED, "UNIT=sshd.service" }, -EBADMSG },
 	{ "user manager without USER_UNIT=", { USER_MANAGER_1000, RESTART_SCHEDULED }, -EBADMSG },
 };
+/* clang-format on */
 
 /* Storage for one case's fields: values point into the case's strings. */
 struct built {
@@ -156,17 +158,17 @@ static const char **field_slot(struct journal_fields *f, const char *key, size_t
 		const char *key;
 		size_t offset;
 	} map[] = {
-		{ "MESSAGE_ID", offsetof(struct journal_fields, message_id) },
-		{ "UNIT", offsetof(struct journal_fields, unit) },
-		{ "USER_UNIT", offsetof(struct journal_fields, user_unit) },
-		{ "JOB_RESULT", offsetof(struct journal_fields, job_result) },
-		{ "_TRANSPORT", offsetof(struct journal_fields, transport) },
-		{ "_PID", offsetof(struct journal_fields, pid) },
-		{ "_UID", offsetof(struct journal_fields, uid) },
-		{ "_COMM", offsetof(struct journal_fields, comm) },
-		{ "_SYSTEMD_UNIT", offsetof(struct journal_fields, systemd_unit) },
-		{ "_SYSTEMD_USER_UNIT", offsetof(struct journal_fields, systemd_user_unit) },
-		{ "_SYSTEMD_CGROUP", offsetof(struct journal_fields, systemd_cgroup) },
+	    {"MESSAGE_ID", offsetof(struct journal_fields, message_id)},
+	    {"UNIT", offsetof(struct journal_fields, unit)},
+	    {"USER_UNIT", offsetof(struct journal_fields, user_unit)},
+	    {"JOB_RESULT", offsetof(struct journal_fields, job_result)},
+	    {"_TRANSPORT", offsetof(struct journal_fields, transport)},
+	    {"_PID", offsetof(struct journal_fields, pid)},
+	    {"_UID", offsetof(struct journal_fields, uid)},
+	    {"_COMM", offsetof(struct journal_fields, comm)},
+	    {"_SYSTEMD_UNIT", offsetof(struct journal_fields, systemd_unit)},
+	    {"_SYSTEMD_USER_UNIT", offsetof(struct journal_fields, systemd_user_unit)},
+	    {"_SYSTEMD_CGROUP", offsetof(struct journal_fields, systemd_cgroup)},
 	};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
@@ -211,7 +213,7 @@ ParameterizedTestParameters(journal_parse, map)
 ParameterizedTest(size_t *i, journal_parse, map)
 {
 	const struct parse_case *c = &cases[*i];
-	struct journal_unit_event ev = { .change = 0xdead };
+	struct journal_unit_event ev = {.change = 0xdead};
 	const char *reason = "unset";
 	struct built b;
 	int r;
@@ -246,9 +248,14 @@ Test(journal_parse, message_id_list_matches_the_mapping)
 
 	for (const char *const *id = journal_parse_message_ids; *id; id++, n++) {
 		struct journal_fields f = {
-			.message_id = *id, .transport = "journal", .pid = "1", .uid = "0",
-			.comm = "systemd", .systemd_unit = "init.scope",
-			.systemd_cgroup = "/init.scope", .unit = "x.service",
+		    .message_id = *id,
+		    .transport = "journal",
+		    .pid = "1",
+		    .uid = "0",
+		    .comm = "systemd",
+		    .systemd_unit = "init.scope",
+		    .systemd_cgroup = "/init.scope",
+		    .unit = "x.service",
 		};
 		struct journal_unit_event ev;
 

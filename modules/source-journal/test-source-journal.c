@@ -33,7 +33,7 @@
 extern const struct scnpm_module scnpm_module_v1;
 
 #define MAX_EVENTS 512
-#define MAX_LOGS 256
+#define MAX_LOGS   256
 
 struct recorded {
 	uint32_t size, change, manager, uid;
@@ -85,12 +85,12 @@ static int fake_emit(const struct scnpm_host *h, const struct scnpm_event *ev)
 	cr_assert(lt(sz, fh->n_events, MAX_EVENTS));
 	r = &fh->events[fh->n_events++];
 	*r = (struct recorded){
-		.size = ev->size,
-		.change = ev->change,
-		.manager = ev->manager,
-		.uid = ev->uid,
-		.cgroup_path_null = ev->cgroup_path == NULL,
-		.timestamp = ev->timestamp,
+	    .size = ev->size,
+	    .change = ev->change,
+	    .manager = ev->manager,
+	    .uid = ev->uid,
+	    .cgroup_path_null = ev->cgroup_path == NULL,
+	    .timestamp = ev->timestamp,
 	};
 	snprintf(r->unit, sizeof(r->unit), "%s", ev->unit);
 	return 0;
@@ -104,7 +104,7 @@ static struct {
 	sd_id128_t boot;
 	uint64_t mono;		/* __MONOTONIC_TIMESTAMP of the last entry written */
 	uint64_t realtime;	/* __REALTIME_TIMESTAMP of the last entry written */
-	uint64_t written[1024];	/* __MONOTONIC_TIMESTAMP of each entry written, in order */
+	uint64_t written[1024]; /* __MONOTONIC_TIMESTAMP of each entry written, in order */
 	size_t n_written;
 } fx;
 
@@ -116,8 +116,9 @@ static void need_journal_remote(void)
 		return;
 	if (ci && strcmp(ci, "true") == 0)
 		cr_fatal("systemd-journal-remote is needed to write test journals "
-			       "(apt-get install systemd-journal-remote)");
-	cr_skip_test("systemd-journal-remote not installed (apt-get install systemd-journal-remote)");
+			 "(apt-get install systemd-journal-remote)");
+	cr_skip_test(
+	    "systemd-journal-remote not installed (apt-get install systemd-journal-remote)");
 }
 
 static uint64_t clock_usec(clockid_t clock)
@@ -136,16 +137,17 @@ static void setup(void)
 	cr_assert(eq(int, sd_event_new(&fx.event), 0));
 	cr_assert(eq(int, sd_id128_get_boot(&fx.boot), 0));
 	fx.fh = (struct fake_host){
-		.host = {
-			.abi = SCNPM_MODULE_ABI,
-			.size = sizeof(struct scnpm_host),
-			.event = fx.event,
-			.module_name = "source-journal",
-			.log = fake_log,
-			.option = fake_option,
-			.emit = fake_emit,
+	    .host =
+		{
+		    .abi = SCNPM_MODULE_ABI,
+		    .size = sizeof(struct scnpm_host),
+		    .event = fx.event,
+		    .module_name = "source-journal",
+		    .log = fake_log,
+		    .option = fake_option,
+		    .emit = fake_emit,
 		},
-		.directory = fx.dir,
+	    .directory = fx.dir,
 	};
 }
 
@@ -175,23 +177,24 @@ static void entry(char **buf, size_t *len, FILE **f, const char *fields)
 	fx.written[fx.n_written++] = fx.mono;
 	if (!*f)
 		cr_assert(ne(ptr, *f = open_memstream(buf, len), NULL));
-	fprintf(*f, "__REALTIME_TIMESTAMP=%llu\n__MONOTONIC_TIMESTAMP=%llu\n_BOOT_ID=%s\n"
-		    "_MACHINE_ID=0123456789abcdef0123456789abcdef\n%s\n\n",
+	fprintf(*f,
+		"__REALTIME_TIMESTAMP=%llu\n__MONOTONIC_TIMESTAMP=%llu\n_BOOT_ID=%s\n"
+		"_MACHINE_ID=0123456789abcdef0123456789abcdef\n%s\n\n",
 		(unsigned long long)fx.realtime, (unsigned long long)fx.mono,
 		sd_id128_to_string(fx.boot, boot), fields);
 }
 
-#define SYSTEM_MANAGER                                                                  \
-	"_TRANSPORT=journal\n_PID=1\n_UID=0\n_COMM=systemd\n_SYSTEMD_UNIT=init.scope\n"   \
+#define SYSTEM_MANAGER                                                                             \
+	"_TRANSPORT=journal\n_PID=1\n_UID=0\n_COMM=systemd\n_SYSTEMD_UNIT=init.scope\n"            \
 	"_SYSTEMD_CGROUP=/init.scope\nSYSLOG_IDENTIFIER=systemd\n"
-#define USER_MANAGER_1000                                                               \
-	"_TRANSPORT=journal\n_PID=812\n_UID=1000\n_COMM=systemd\n"                        \
-	"_SYSTEMD_UNIT=user@1000.service\n"                                               \
-	"_SYSTEMD_CGROUP=/user.slice/user-1000.slice/user@1000.service/init.scope\n"      \
+#define USER_MANAGER_1000                                                                          \
+	"_TRANSPORT=journal\n_PID=812\n_UID=1000\n_COMM=systemd\n"                                 \
+	"_SYSTEMD_UNIT=user@1000.service\n"                                                        \
+	"_SYSTEMD_CGROUP=/user.slice/user-1000.slice/user@1000.service/init.scope\n"               \
 	"_SYSTEMD_USER_UNIT=init.scope\nSYSLOG_IDENTIFIER=systemd\n"
-#define LOGGER                                                                          \
-	"_TRANSPORT=journal\n_PID=4242\n_UID=1000\n_COMM=logger\n"                        \
-	"_SYSTEMD_UNIT=session-3.scope\n"                                                 \
+#define LOGGER                                                                                     \
+	"_TRANSPORT=journal\n_PID=4242\n_UID=1000\n_COMM=logger\n"                                 \
+	"_SYSTEMD_UNIT=session-3.scope\n"                                                          \
 	"_SYSTEMD_CGROUP=/user.slice/user-1000.slice/session-3.scope\n"
 #define STARTED "MESSAGE_ID=" SD_MESSAGE_UNIT_STARTED_STR "\nJOB_TYPE=start\nJOB_RESULT=done\n"
 #define STOPPED "MESSAGE_ID=" SD_MESSAGE_UNIT_STOPPED_STR "\nJOB_TYPE=stop\nJOB_RESULT=done\n"
@@ -207,7 +210,8 @@ static void journal_write(const char *file, char **bufp, size_t *lenp, FILE *f)
 	cr_assert(eq(int, fclose(f), 0));
 	buf = *bufp;
 	len = *lenp;
-	snprintf(cmd, sizeof(cmd), "'%s' --output='%s/%s' - 2>/dev/null", JOURNAL_REMOTE, fx.dir, file);
+	snprintf(cmd, sizeof(cmd), "'%s' --output='%s/%s' - 2>/dev/null", JOURNAL_REMOTE, fx.dir,
+		 file);
 	cr_assert(ne(ptr, p = popen(cmd, "w"), NULL));
 	cr_assert(eq(sz, fwrite(buf, 1, len, p), len));
 	cr_assert(eq(int, pclose(p), 0), "systemd-journal-remote failed");
@@ -215,15 +219,15 @@ static void journal_write(const char *file, char **bufp, size_t *lenp, FILE *f)
 }
 
 /* Writes one batch of entries to file: a macro so the memstream plumbing stays here. */
-#define WRITE(file, ...)                                                                \
-	do {                                                                            \
-		char *_buf = NULL;                                                      \
-		size_t _len = 0;                                                        \
-		FILE *_f = NULL;                                                        \
-		const char *_fields[] = { __VA_ARGS__ };                                 \
-		for (size_t _i = 0; _i < sizeof(_fields) / sizeof(_fields[0]); _i++)     \
-			entry(&_buf, &_len, &_f, _fields[_i]);                          \
-		journal_write(file, &_buf, &_len, _f);                                    \
+#define WRITE(file, ...)                                                                           \
+	do {                                                                                       \
+		char *_buf = NULL;                                                                 \
+		size_t _len = 0;                                                                   \
+		FILE *_f = NULL;                                                                   \
+		const char *_fields[] = {__VA_ARGS__};                                             \
+		for (size_t _i = 0; _i < sizeof(_fields) / sizeof(_fields[0]); _i++)               \
+			entry(&_buf, &_len, &_f, _fields[_i]);                                     \
+		journal_write(file, &_buf, &_len, _f);                                             \
 	} while (0)
 
 static void module_start(void)
@@ -246,7 +250,8 @@ static void wait_for(const char *unit)
 	cr_fatal("no event for '%s'", unit);
 }
 
-static void assert_event(size_t i, uint32_t change, uint32_t manager, uint32_t uid, const char *unit)
+static void assert_event(size_t i, uint32_t change, uint32_t manager, uint32_t uid,
+			 const char *unit)
 {
 	const struct recorded *r;
 
@@ -306,8 +311,7 @@ Test(source_journal, follows_from_tail_and_trusts_only_managers)
 	cr_assert(eq(sz, fx.fh.n_events, 0));
 
 	size_t first = fx.n_written;
-	WRITE("system.journal",
-	      LOGGER STARTED "UNIT=sshd.service\nSYSLOG_IDENTIFIER=systemd",
+	WRITE("system.journal", LOGGER STARTED "UNIT=sshd.service\nSYSLOG_IDENTIFIER=systemd",
 	      SYSTEM_MANAGER STOPPED "UNIT=foo.service",
 	      USER_MANAGER_1000 STARTED "USER_UNIT=app.service",
 	      /* PID 1's credentials but another cgroup */
@@ -369,8 +373,10 @@ Test(source_journal, survives_rotation_and_vacuuming)
 	/* Rotation as journald does it: archive the active file under a new name and start
 	 * a new one. Nothing already reported may come again, nothing new may be lost. */
 	snprintf(from, sizeof(from), "%s/system.journal", fx.dir);
-	snprintf(to, sizeof(to), "%s/system@0123456789abcdef0123456789abcdef-0000000000000001-0000000000000001.journal",
-		 fx.dir);
+	snprintf(
+	    to, sizeof(to),
+	    "%s/system@0123456789abcdef0123456789abcdef-0000000000000001-0000000000000001.journal",
+	    fx.dir);
 	cr_assert(eq(int, rename(from, to), 0));
 	WRITE("system.journal", SYSTEM_MANAGER STOPPED "UNIT=two.service",
 	      SYSTEM_MANAGER STARTED "UNIT=two-b.service");
@@ -405,8 +411,8 @@ Test(source_journal, many_entries_in_batches)
 
 	/* More than one batch: only the trusted half is reported, in order. */
 	for (int i = 0; i < N; i++) {
-		snprintf(fields, sizeof(fields), "%s%sUNIT=u%d.service", i % 2 ? LOGGER : SYSTEM_MANAGER,
-			 STARTED, i);
+		snprintf(fields, sizeof(fields), "%s%sUNIT=u%d.service",
+			 i % 2 ? LOGGER : SYSTEM_MANAGER, STARTED, i);
 		entry(&buf, &len, &f, fields);
 	}
 	entry(&buf, &len, &f, SYSTEM_MANAGER STARTED "UNIT=sentinel.service");
@@ -474,7 +480,8 @@ static void make_journal(const char *sub, sd_id128_t mid, mode_t mode)
 	cr_assert(eq(int, chmod(path, mode), 0));
 }
 
-#define TEST_MACHINE_ID SD_ID128_MAKE(01, 23, 45, 67, 89, ab, cd, ef, 01, 23, 45, 67, 89, ab, cd, ef)
+#define TEST_MACHINE_ID                                                                            \
+	SD_ID128_MAKE(01, 23, 45, 67, 89, ab, cd, ef, 01, 23, 45, 67, 89, ab, cd, ef)
 
 Test(source_journal, access_check_no_journal)
 {
@@ -487,8 +494,11 @@ Test(source_journal, access_check_no_journal)
 Test(source_journal, access_check_denied_names_the_file)
 {
 	make_journal("run/log/journal", TEST_MACHINE_ID, 0000);
-	cr_assert(eq(int, access_check_as_nobody(TEST_MACHINE_ID,
-		"/run/log/journal/0123456789abcdef0123456789abcdef/system.journal"), -EACCES));
+	cr_assert(eq(int,
+		     access_check_as_nobody(
+			 TEST_MACHINE_ID,
+			 "/run/log/journal/0123456789abcdef0123456789abcdef/system.journal"),
+		     -EACCES));
 }
 
 Test(source_journal, access_check_one_readable_is_enough)
