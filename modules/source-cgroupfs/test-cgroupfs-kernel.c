@@ -116,7 +116,7 @@ static void teardown(void)
 	cleanup_cgroups();
 }
 
-TestSuite(cgroupfs_kernel, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(cgroupfs_kernel, .init = setup, .fini = teardown);
 
 static void cg_mkdir(const char *rel)
 {

@@ -84,7 +84,9 @@ static void teardown(void)
 	(void)nftw(fx.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-TestSuite(source_cgroupfs, .init = setup, .fini = teardown, .timeout = 60);
+/* No Criterion .timeout: in 2.4.1 it leaks 48 bytes in the runner, which fails the
+ * sanitizer build; meson's test timeout covers a hang. */
+TestSuite(source_cgroupfs, .init = setup, .fini = teardown);
 
 static void mk(const char *path)
 {
@@ -543,7 +545,7 @@ static int cmp_str(const void *a, const void *b)
 
 /* A real overflow: more directories created than the inotify queue holds while the loop
  * does not run (the daemon stopped, or busy). Nothing is lost, nothing reported twice. */
-Test(source_cgroupfs, real_queue_overflow_converges, .timeout = 120)
+Test(source_cgroupfs, real_queue_overflow_converges)
 {
 	unsigned long max_events = 0;
 	char p[64];
