@@ -3,17 +3,18 @@
  * source-journal: reports unit events from systemd's own job and unit messages.
  *
  * Watches the local journal (system and user-UID files, SD_JOURNAL_LOCAL_ONLY) from its
- * tail, pre-filtered with sd_journal_add_match() to the unit MESSAGE_IDs sent by a
- * process named systemd from PID 1 or a user manager; every entry is then checked in
- * journal-parse.c against the fields journald sets itself, so a forged UNIT= changes
- * nothing. Events carry no cgroup (the journal does not name it).
+ * tail, pre-filtered with sd_journal_add_match() to the unit MESSAGE_IDs sent over the
+ * native protocol by a process whose _COMM is systemd or (systemd); every entry is then
+ * checked in journal-parse.c against the fields journald sets itself (PID 1, or the user
+ * manager of the sending uid), so a forged UNIT= changes nothing. Events carry no cgroup
+ * (the journal does not name it).
  *
  * Options: directory=PATH  read the journal files in PATH instead of the local journal
  *                          (tests, debugging). Default: the local journal.
  *
  * sd-event sources: the journal's inotify fd (io), a CLOCK_MONOTONIC timer when
  * sd_journal_get_timeout() asks for one (journals on network file systems), and a defer
- * source that resumes reading after a batch of BATCH entries.
+ * source that resumes reading after a batch of BATCH entries (and does the first read).
  *
  * Failure policy: init fails with one error line when the system journal exists but
  * cannot be read (names the groups that can) or when there is none. Afterwards, read
