@@ -1,25 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * source-cgroupfs: reports systemd units the moment their cgroup directory appears on
- * the cgroup2 file system (systemd creates it before it forks the unit's processes), and
- * when it disappears.
- *
- * Watches: with one inotify fd of its own, the root and every directory that can hold
- * units: slices, and user@UID.service (the user manager's tree). Service and scope
- * directories are reported but not watched: what lies below them (Delegate=) is not a
- * unit of a manager we know. Names that fail unit-name validation are logged once and
- * neither reported nor descended into.
- *
- * Options: root=PATH (default: the cgroup2 mount from /proc/self/mountinfo, preferring
- * /sys/fs/cgroup, then /sys/fs/cgroup/unified), rescan-interval=SECONDS (default 5; used
- * only while a directory lacks a watch), max-watches=N (default 0, no cap of its own).
- *
- * sd-event sources: one I/O source on the inotify fd, one timer for rescans.
- *
- * Failures: inotify queue overflow triggers a full rescan and reconciliation. When no
- * watch can be added (ENOSPC: fs.inotify.max_user_watches), it warns once and rescans on
- * the timer until every directory is watched again. init/start fail only when the root
- * cannot be found or opened, or inotify cannot be set up.
+ * source-cgroupfs: reports a unit STARTED when its cgroup directory appears on cgroup2
+ * (systemd makes it before forking the unit's processes) and STOPPED when it goes.
+ * Watches, with an inotify fd of its own, the root, every slice and user@UID.service;
+ * services and scopes are reported through their parent's watch, and what is below them
+ * (Delegate=) is no unit of ours. Invalid names are logged once, never descended into.
+ * Options: root=PATH (default: the cgroup2 mount in /proc/self/mountinfo, /sys/fs/cgroup
+ * before /sys/fs/cgroup/unified), rescan-interval=SECONDS (5), max-watches=N (0: none).
+ * sd-event sources: an I/O source on the inotify fd, a rescan timer.
+ * Failures: IN_Q_OVERFLOW rescans and reconciles everything; out of watches (ENOSPC or
+ * max-watches) warns once and rescans on the timer until all are watched again. init
+ * fails only without a root to open or without inotify.
  */
 
 #ifndef _GNU_SOURCE

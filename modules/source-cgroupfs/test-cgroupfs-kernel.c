@@ -55,7 +55,7 @@ static int under_ci(void)
 	do {                                                                            \
 		if (!(cond)) {                                                          \
 			if (under_ci())                                                 \
-				cr_fail(__VA_ARGS__);                                   \
+				cr_fatal(__VA_ARGS__);                                  \
 			else                                                            \
 				cr_skip_test(__VA_ARGS__);                              \
 		}                                                                       \
