@@ -80,7 +80,7 @@ tb_exec systemctl stop postfix.service
 tap_check "postfix.service stopped: its vpn.whitelist rule is removed" \
 	eval 'tb_wait eval "! tb_nft_rules ${W[*]} | grep -q \"dport 25 accept\"" && nothing_stale'
 
-tb_sh 'setsid -f systemd-run --user -q --scope --unit app-mail.scope sleep 600 </dev/null >/dev/null 2>&1'
+tb_sh 'XDG_RUNTIME_DIR=/run/user/0 setsid -f systemd-run --user -q --scope --unit app-mail.scope sleep 600 </dev/null >/dev/null 2>&1'
 tb_wait tb_systemctl --user is-active -q app-mail.scope
 tap_check "app-mail.scope (systemd-run --user --scope) can connect to 25 and 143" \
 	eval 'tb_wait tb_allowed --user --tcp app-mail.scope 25 && tb_allowed --user --tcp app-mail.scope 143'

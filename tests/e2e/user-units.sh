@@ -40,7 +40,7 @@ rule_gone() { # UNIT PORT
 	test "$(tb_count_rules "${W[@]}" "udp dport $2 accept")" = 0
 }
 scope_start() {
-	tb_sh 'setsid -f systemd-run --user -q --scope --unit app-mail.scope sleep 600 </dev/null >/dev/null 2>&1' &&
+	tb_sh 'XDG_RUNTIME_DIR=/run/user/0 setsid -f systemd-run --user -q --scope --unit app-mail.scope sleep 600 </dev/null >/dev/null 2>&1' &&
 		tb_wait tb_systemctl --user is-active -q app-mail.scope
 }
 
