@@ -69,7 +69,7 @@ static inline int scnpm_template_expand(const char *text, const struct scnpm_eve
 		return -EINVAL;
 
 	cap = strlen(text) + 1;
-	out = malloc(cap);
+	out = (char *)malloc(cap);
 	if (!out)
 		return -ENOMEM;
 
@@ -95,7 +95,7 @@ static inline int scnpm_template_expand(const char *text, const struct scnpm_eve
 				char *t;
 
 				cap = (len + n + 1) * 2;
-				t = realloc(out, cap);
+				t = (char *)realloc(out, cap);
 				if (!t) {
 					free(out);
 					return -ENOMEM;
@@ -109,7 +109,7 @@ static inline int scnpm_template_expand(const char *text, const struct scnpm_eve
 				char *t;
 
 				cap *= 2;
-				t = realloc(out, cap);
+				t = (char *)realloc(out, cap);
 				if (!t) {
 					free(out);
 					return -ENOMEM;
