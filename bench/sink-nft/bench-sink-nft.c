@@ -128,11 +128,13 @@ int main(int argc, char **argv)
 	nft_ctx_buffer_error(nft);
 	cap = 128 + (size_t)n_rules * 128;
 	buf = malloc(cap);
-	len += (size_t)snprintf(buf + len, cap - len, "add table inet bench\nadd chain inet bench c\n");
+	len += (size_t)snprintf(buf + len, cap - len,
+				"add table inet bench\nadd chain inet bench c\n");
 	for (unsigned i = 0; i < n_rules; i++)
-		len += (size_t)snprintf(buf + len, cap - len,
-					"add rule inet bench c socket cgroupv2 level 2 \"%s/cg%u.service\" accept\n",
-					slice, i % n_cgroups);
+		len += (size_t)snprintf(
+		    buf + len, cap - len,
+		    "add rule inet bench c socket cgroupv2 level 2 \"%s/cg%u.service\" accept\n",
+		    slice, i % n_cgroups);
 	if (run(nft, buf) < 0)
 		return 1;
 
@@ -167,24 +169,25 @@ int main(int argc, char **argv)
 	}
 
 	struct scnpm_rule rule = {
-		.size = sizeof(rule),
-		.object = SCNPM_OBJECT_RULE,
-		.unit = "target.service",
-		.text = "add rule inet bench c socket cgroupv2 level %{level} %{cgroup} tcp dport 25 accept",
-		.family = "inet",
-		.table = "bench",
-		.name = "c",
-		.body = "socket cgroupv2 level %{level} %{cgroup} tcp dport 25 accept",
-		.file = "bench.conf",
-		.line = 1,
+	    .size = sizeof(rule),
+	    .object = SCNPM_OBJECT_RULE,
+	    .unit = "target.service",
+	    .text =
+		"add rule inet bench c socket cgroupv2 level %{level} %{cgroup} tcp dport 25 accept",
+	    .family = "inet",
+	    .table = "bench",
+	    .name = "c",
+	    .body = "socket cgroupv2 level %{level} %{cgroup} tcp dport 25 accept",
+	    .file = "bench.conf",
+	    .line = 1,
 	};
-	const struct scnpm_rule *rules[] = { &rule };
+	const struct scnpm_rule *rules[] = {&rule};
 	struct scnpm_event ev = {
-		.size = sizeof(ev),
-		.unit = "target.service",
-		.manager = SCNPM_MANAGER_SYSTEM,
-		.cgroup_path = target,
-		.cgroup_level = 2,
+	    .size = sizeof(ev),
+	    .unit = "target.service",
+	    .manager = SCNPM_MANAGER_SYSTEM,
+	    .cgroup_path = target,
+	    .cgroup_level = 2,
 	};
 
 	if (m->rule_add(state, &rule) < 0)
@@ -200,7 +203,8 @@ int main(int argc, char **argv)
 
 		/* echo: the original's way */
 		snprintf(cmd, sizeof(cmd),
-			 "add rule inet bench c socket cgroupv2 level 2 \"%s\" tcp dport 25 accept", target);
+			 "add rule inet bench c socket cgroupv2 level 2 \"%s\" tcp dport 25 accept",
+			 target);
 		t0 = now_ms();
 		if (run(nft_echo, cmd) < 0)
 			return 1;
@@ -219,7 +223,8 @@ int main(int argc, char **argv)
 		 * The table's handle counter is monotonic and nothing else runs in this
 		 * namespace, so the next rule gets the echoed handle + 1. */
 		snprintf(cmd, sizeof(cmd),
-			 "add rule inet bench c socket cgroupv2 level 2 \"%s\" tcp dport 25 accept", target);
+			 "add rule inet bench c socket cgroupv2 level 2 \"%s\" tcp dport 25 accept",
+			 target);
 		t0 = now_ms();
 		if (run(nft, cmd) < 0)
 			return 1;

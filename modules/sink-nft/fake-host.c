@@ -17,7 +17,7 @@ static void fake_host_log(const struct scnpm_host *h, int prio, int error, const
 		f->n_logs[prio]++;
 	if (f->quiet && prio >= LOG_DEBUG)
 		return;
-	errno = error < 0 ? -error : error;	/* for %m */
+	errno = error < 0 ? -error : error; /* for %m */
 	fprintf(stderr, "<%d>%s: ", prio, h->module_name);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -48,7 +48,7 @@ static void fake_host_report(const struct scnpm_host *h, const struct scnpm_rule
 			     const struct scnpm_event *unit, uint32_t result, const char *fmt, ...)
 {
 	struct fake_host *f = (struct fake_host *)h;
-	struct fake_report r = { .rule = rule, .result = result };
+	struct fake_report r = {.rule = rule, .result = result};
 	va_list ap;
 
 	if (unit && unit->unit)
@@ -82,14 +82,14 @@ int fake_host_new(sd_event *e, const char *module_name, struct fake_host **ret)
 	if (!f)
 		return -ENOMEM;
 	f->host = (struct scnpm_host){
-		.abi = SCNPM_MODULE_ABI,
-		.size = sizeof(struct scnpm_host),
-		.event = e,
-		.module_name = module_name,
-		.log = fake_host_log,
-		.option = fake_host_option,
-		.emit = fake_host_emit,
-		.report = fake_host_report,
+	    .abi = SCNPM_MODULE_ABI,
+	    .size = sizeof(struct scnpm_host),
+	    .event = e,
+	    .module_name = module_name,
+	    .log = fake_host_log,
+	    .option = fake_host_option,
+	    .emit = fake_host_emit,
+	    .report = fake_host_report,
 	};
 	*ret = f;
 	return 0;

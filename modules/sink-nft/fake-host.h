@@ -15,19 +15,19 @@
 #include <scnpm/module.h>
 
 struct fake_report {
-	const struct scnpm_rule *rule;	/* borrowed from the test */
-	uint32_t result;		/* enum scnpm_result */
-	char *unit;			/* NULL when reported outside apply() */
-	char *message;			/* NULL when the sink passed no fmt */
+	const struct scnpm_rule *rule; /* borrowed from the test */
+	uint32_t result;	       /* enum scnpm_result */
+	char *unit;		       /* NULL when reported outside apply() */
+	char *message;		       /* NULL when the sink passed no fmt */
 };
 
 struct fake_host {
-	struct scnpm_host host;		/* first: the module sees only this */
-	const char *const *options;	/* "key=value", NULL-terminated; NULL: none */
+	struct scnpm_host host;	    /* first: the module sees only this */
+	const char *const *options; /* "key=value", NULL-terminated; NULL: none */
 	struct fake_report *reports;
 	size_t n_reports, cap_reports;
-	size_t n_logs[8];		/* per syslog priority */
-	int quiet;			/* do not print debug logs */
+	size_t n_logs[8]; /* per syslog priority */
+	int quiet;	  /* do not print debug logs */
 };
 
 int fake_host_new(sd_event *e, const char *module_name, struct fake_host **ret);

@@ -61,8 +61,8 @@ int nft_family_from_name(const char *name)
 		const char *name;
 		int proto;
 	} families[] = {
-		{ "ip", NFPROTO_IPV4 },	   { "ip6", NFPROTO_IPV6 },	{ "inet", NFPROTO_INET },
-		{ "arp", NFPROTO_ARP },	   { "bridge", NFPROTO_BRIDGE }, { "netdev", NFPROTO_NETDEV },
+	    {"ip", NFPROTO_IPV4}, {"ip6", NFPROTO_IPV6},      {"inet", NFPROTO_INET},
+	    {"arp", NFPROTO_ARP}, {"bridge", NFPROTO_BRIDGE}, {"netdev", NFPROTO_NETDEV},
 	};
 
 	if (!name)
@@ -105,18 +105,17 @@ static int nft_cmd_check_token(const char *s)
 	return 0;
 }
 
-int nft_cmd_delete_rule(struct nft_buf *b, const char *family, const char *table,
-			const char *chain, uint64_t handle)
+int nft_cmd_delete_rule(struct nft_buf *b, const char *family, const char *table, const char *chain,
+			uint64_t handle)
 {
 	if (nft_cmd_check_token(family) < 0 || nft_cmd_check_token(table) < 0 ||
 	    nft_cmd_check_token(chain) < 0 || handle == 0)
 		return -EINVAL;
-	return nft_buf_appendf(b, "delete rule %s %s %s handle %" PRIu64 "\n", family, table,
-			       chain, handle);
+	return nft_buf_appendf(b, "delete rule %s %s %s handle %" PRIu64 "\n", family, table, chain,
+			       handle);
 }
 
-int nft_cmd_flush_chain(struct nft_buf *b, const char *family, const char *table,
-			const char *chain)
+int nft_cmd_flush_chain(struct nft_buf *b, const char *family, const char *table, const char *chain)
 {
 	if (nft_cmd_check_token(family) < 0 || nft_cmd_check_token(table) < 0 ||
 	    nft_cmd_check_token(chain) < 0)
@@ -155,8 +154,8 @@ enum nft_error_kind nft_error_classify(const char *errbuf)
 int nft_error_errno(const char *errbuf)
 {
 	static const int errnos[] = {
-		ENOENT, EPERM, EACCES, EEXIST, EBUSY, ENOMEM, ENOSPC, EOPNOTSUPP,
-		EAFNOSUPPORT, EPROTONOSUPPORT, ENOTDIR, ENOBUFS, EMLINK, ERANGE, EINVAL,
+	    ENOENT,	  EPERM,	   EACCES,  EEXIST,  EBUSY,  ENOMEM, ENOSPC, EOPNOTSUPP,
+	    EAFNOSUPPORT, EPROTONOSUPPORT, ENOTDIR, ENOBUFS, EMLINK, ERANGE, EINVAL,
 	};
 	const char *first;
 

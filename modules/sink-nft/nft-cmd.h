@@ -12,7 +12,7 @@
 
 /* A growing NUL-terminated string, for batches of nft commands. */
 struct nft_buf {
-	char *data;	/* owned; NULL while empty */
+	char *data; /* owned; NULL while empty */
 	size_t len;
 	size_t cap;
 };
@@ -35,8 +35,8 @@ int nft_family_from_name(const char *name);
 int nft_name_unquote(const char *name, char **ret);
 
 /* Appends "delete rule FAMILY TABLE CHAIN handle N\n". 0, -EINVAL or -ENOMEM. */
-int nft_cmd_delete_rule(struct nft_buf *b, const char *family, const char *table,
-			const char *chain, uint64_t handle);
+int nft_cmd_delete_rule(struct nft_buf *b, const char *family, const char *table, const char *chain,
+			uint64_t handle);
 /* Appends "flush chain FAMILY TABLE CHAIN\n". */
 int nft_cmd_flush_chain(struct nft_buf *b, const char *family, const char *table,
 			const char *chain);
@@ -47,8 +47,8 @@ int nft_cmd_add_text(struct nft_buf *b, const char *text);
 
 enum nft_error_kind {
 	NFT_ERROR_OTHER = 0,
-	NFT_ERROR_NO_CGROUP,	/* "cgroupv2 path fails": the unit's cgroup does not exist */
-	NFT_ERROR_NOENT,	/* table, chain or rule handle does not exist */
+	NFT_ERROR_NO_CGROUP, /* "cgroupv2 path fails": the unit's cgroup does not exist */
+	NFT_ERROR_NOENT,     /* table, chain or rule handle does not exist */
 };
 
 /* What kind of failure does nft's error output (error buffer) describe? */

@@ -132,9 +132,9 @@ static int grow(struct nft_instances *t)
 	return 0;
 }
 
-int nft_instances_put(struct nft_instances *t, const void *rule, uint32_t manager,
-		      uint32_t uid, const char *unit, int family, const char *table,
-		      const char *chain, uint64_t handle)
+int nft_instances_put(struct nft_instances *t, const void *rule, uint32_t manager, uint32_t uid,
+		      const char *unit, int family, const char *table, const char *chain,
+		      uint64_t handle)
 {
 	struct nft_instance *i, *old;
 
@@ -147,14 +147,14 @@ int nft_instances_put(struct nft_instances *t, const void *rule, uint32_t manage
 	if (!i)
 		return -ENOMEM;
 	*i = (struct nft_instance){
-		.rule = rule,
-		.manager = manager,
-		.uid = uid,
-		.unit = strdup(unit),
-		.family = family,
-		.table = strdup(table),
-		.chain = strdup(chain),
-		.handle = handle,
+	    .rule = rule,
+	    .manager = manager,
+	    .uid = uid,
+	    .unit = strdup(unit),
+	    .family = family,
+	    .table = strdup(table),
+	    .chain = strdup(chain),
+	    .handle = handle,
 	};
 	if (!i->unit || !i->table || !i->chain) {
 		instance_free(i);
@@ -179,8 +179,7 @@ void nft_instances_remove(struct nft_instances *t, struct nft_instance *i)
 			*p = i->next_by_key;
 			break;
 		}
-	for (p = &t->by_handle[hash_handle(t, i->family, i->handle)]; *p;
-	     p = &(*p)->next_by_handle)
+	for (p = &t->by_handle[hash_handle(t, i->family, i->handle)]; *p; p = &(*p)->next_by_handle)
 		if (*p == i) {
 			*p = i->next_by_handle;
 			break;
@@ -239,7 +238,7 @@ static int match_where(const struct nft_instance *i, const void *arg)
 size_t nft_instances_forget_where(struct nft_instances *t, int family, const char *table,
 				  const char *chain)
 {
-	struct where w = { .family = family, .table = table, .chain = chain };
+	struct where w = {.family = family, .table = table, .chain = chain};
 
 	return forget_matching(t, match_where, &w);
 }

@@ -13,14 +13,14 @@
 #include <stdint.h>
 
 struct nft_instance {
-	const void *rule;	/* key: the struct scnpm_rule it was applied for (not dereferenced) */
-	uint32_t manager;	/* key */
-	uint32_t uid;		/* key */
-	char *unit;		/* key; owned */
-	int family;		/* NFPROTO_* */
-	char *table;		/* owned, unquoted */
-	char *chain;		/* owned, unquoted */
-	uint64_t handle;	/* kernel rule handle, never 0 */
+	const void *rule; /* key: the struct scnpm_rule it was applied for (not dereferenced) */
+	uint32_t manager; /* key */
+	uint32_t uid;	  /* key */
+	char *unit;	  /* key; owned */
+	int family;	  /* NFPROTO_* */
+	char *table;	  /* owned, unquoted */
+	char *chain;	  /* owned, unquoted */
+	uint64_t handle;  /* kernel rule handle, never 0 */
 	struct nft_instance *next_by_key, *next_by_handle;
 };
 
@@ -40,9 +40,9 @@ struct nft_instance *nft_instances_find_handle(const struct nft_instances *t, in
 
 /* Records an instance; replaces (frees) an existing one with the same key.
  * 0, -EINVAL or -ENOMEM (then nothing changed). */
-int nft_instances_put(struct nft_instances *t, const void *rule, uint32_t manager,
-		      uint32_t uid, const char *unit, int family, const char *table,
-		      const char *chain, uint64_t handle);
+int nft_instances_put(struct nft_instances *t, const void *rule, uint32_t manager, uint32_t uid,
+		      const char *unit, int family, const char *table, const char *chain,
+		      uint64_t handle);
 
 /* Unlinks and frees i. */
 void nft_instances_remove(struct nft_instances *t, struct nft_instance *i);

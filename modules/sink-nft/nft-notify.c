@@ -14,7 +14,7 @@
  * accept the numbers too should a kernel ever send them. Not in older uapi headers. */
 #define NFT_MSG_DESTROYTABLE_ 26
 #define NFT_MSG_DESTROYCHAIN_ 27
-#define NFT_MSG_DESTROYRULE_ 28
+#define NFT_MSG_DESTROYRULE_  28
 
 struct attrs {
 	const struct nlattr *tb[32];
@@ -40,7 +40,7 @@ static const char *attr_str(const struct nlattr *attr)
 
 int nft_notify_parse(const struct nlmsghdr *nlh, struct nft_notify *ret)
 {
-	struct nft_notify n = { .type = NFT_NOTIFY_OTHER };
+	struct nft_notify n = {.type = NFT_NOTIFY_OTHER};
 	struct attrs a = {};
 	const struct nfgenmsg *nfg;
 	int msg;
@@ -136,11 +136,11 @@ int nft_txn_add(struct nft_txn *x, const struct nft_notify *nr)
 		x->cap = cap;
 	}
 	r = (struct nft_newrule){
-		.family = nr->family,
-		.table = strdup(nr->table),
-		.chain = strdup(nr->chain),
-		.handle = nr->handle,
-		.portid = nr->portid,
+	    .family = nr->family,
+	    .table = strdup(nr->table),
+	    .chain = strdup(nr->chain),
+	    .handle = nr->handle,
+	    .portid = nr->portid,
 	};
 	if (!r.table || !r.chain) {
 		free(r.table);

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 enum nft_notify_type {
-	NFT_NOTIFY_OTHER = 0,	/* nothing sink-nft cares about */
+	NFT_NOTIFY_OTHER = 0, /* nothing sink-nft cares about */
 	NFT_NOTIFY_NEWRULE,
 	NFT_NOTIFY_DELRULE,
 	NFT_NOTIFY_DELCHAIN,
@@ -30,14 +30,14 @@ enum nft_notify_type {
 
 struct nft_notify {
 	enum nft_notify_type type;
-	int family;		/* nfgen_family */
-	uint32_t portid;	/* nlmsg_pid: the committer's netlink port */
-	const char *table;	/* points into the message; NULL for NEWGEN (and a
-				 * ruleset-wide DELTABLE never comes: one per table) */
-	const char *chain;	/* rules and chains */
-	uint64_t handle;	/* rules */
-	uint32_t gen_id;	/* NEWGEN */
-	uint32_t gen_pid;	/* NEWGEN: committing task id, 0 when the kernel did not say */
+	int family;	   /* nfgen_family */
+	uint32_t portid;   /* nlmsg_pid: the committer's netlink port */
+	const char *table; /* points into the message; NULL for NEWGEN (and a
+			    * ruleset-wide DELTABLE never comes: one per table) */
+	const char *chain; /* rules and chains */
+	uint64_t handle;   /* rules */
+	uint32_t gen_id;   /* NEWGEN */
+	uint32_t gen_pid;  /* NEWGEN: committing task id, 0 when the kernel did not say */
 };
 
 /* Decode one message. 0 (type OTHER for messages of no interest), -EBADMSG when a
@@ -47,7 +47,7 @@ int nft_notify_parse(const struct nlmsghdr *nlh, struct nft_notify *ret);
 /* The NEWRULE messages of the transaction in progress. */
 struct nft_newrule {
 	int family;
-	char *table, *chain;	/* owned */
+	char *table, *chain; /* owned */
 	uint64_t handle;
 	uint32_t portid;
 };
@@ -64,9 +64,9 @@ void nft_txn_done(struct nft_txn *x);
 /* A rule we added and whose handle we want to learn. */
 struct nft_expect {
 	int family;
-	const char *table;	/* unquoted */
-	const char *chain;	/* unquoted */
-	uint64_t handle;	/* out: set by nft_txn_match() */
+	const char *table; /* unquoted */
+	const char *chain; /* unquoted */
+	uint64_t handle;   /* out: set by nft_txn_match() */
 };
 
 /*

@@ -45,27 +45,25 @@
  * two reads. Only used while notifications wait; needs CAP_NET_ADMIN, which we need
  * anyway, to go beyond net.core.rmem_max. */
 #define NFT_SINK_RCVBUF (16 * 1024 * 1024)
-#define NFT_SINK_RXBUF (64 * 1024)
-
-SCNPM_DEFINE_TRIVIAL_CLEANUP_FUNC(struct nft_ctx *, nft_ctx_free)
+#define NFT_SINK_RXBUF	(64 * 1024)
 
 enum nft_sink_lost_state {
 	NFT_SINK_LOST_NONE = 0,
-	NFT_SINK_LOST_DRAINING,	/* ENOBUFS seen, queue not yet read to the end */
-	NFT_SINK_LOST_WAIT_GEN,	/* queue read to the end, the transaction in flight is torn */
+	NFT_SINK_LOST_DRAINING, /* ENOBUFS seen, queue not yet read to the end */
+	NFT_SINK_LOST_WAIT_GEN, /* queue read to the end, the transaction in flight is torn */
 };
 
 struct nft_sink {
 	const struct scnpm_host *host;
 	struct nft_ctx *nft;
-	int nft_fd;			/* libnftables' netlink socket, -1 when not found */
-	uint32_t nft_portid;		/* its port, once the kernel bound it; 0 before */
+	int nft_fd;	     /* libnftables' netlink socket, -1 when not found */
+	uint32_t nft_portid; /* its port, once the kernel bound it; 0 before */
 	struct mnl_socket *mon;
 	sd_event_source *mon_source;
 	char *rxbuf;
 
 	struct nft_instances instances;
-	struct nft_txn txn;		/* NEWRULE messages since the last NEWGEN */
+	struct nft_txn txn; /* NEWRULE messages since the last NEWGEN */
 	enum nft_sink_lost_state lost;
 	uint64_t n_lost;
 
@@ -73,7 +71,7 @@ struct nft_sink {
 	struct nft_expect *expect;
 	size_t n_expect;
 	uint32_t expect_tid;
-	int expect_state;		/* 0 waiting, 1 matched, < 0 failed */
+	int expect_state; /* 0 waiting, 1 matched, < 0 failed */
 
 	struct nft_buf cmd;
 };
@@ -82,13 +80,13 @@ struct nft_sink {
 struct nft_op {
 	const struct scnpm_rule *rule;
 	int family;
-	char *table, *chain;		/* unquoted, as the kernel reports them */
-	char *text;			/* expanded add command; NULL: nothing to add */
-	uint64_t old_handle;		/* instance to withdraw; 0: none */
+	char *table, *chain; /* unquoted, as the kernel reports them */
+	char *text;	     /* expanded add command; NULL: nothing to add */
+	uint64_t old_handle; /* instance to withdraw; 0: none */
 	uint64_t new_handle;
-	int skip;			/* preparation failed: leave the kernel alone */
-	ssize_t expect_idx;		/* index of its add in the batch's expectations, or -1 */
-	uint32_t result;		/* 0 while undecided */
+	int skip;	    /* preparation failed: leave the kernel alone */
+	ssize_t expect_idx; /* index of its add in the batch's expectations, or -1 */
+	uint32_t result;    /* 0 while undecided */
 	char *message;
 };
 
@@ -121,9 +119,9 @@ static void nft_sink_on_lost(struct nft_sink *s)
 	if (s->expect && s->expect_state == 0)
 		s->expect_state = -ENOBUFS;
 	scnpm_warning(s->host,
-		      "Lost nftables notifications (receive queue overflow), forgetting %zu rule handle(s): "
-		      "rules applied so far will not be withdrawn",
-		      n);
+		      "Lost nftables notifications (receive queue overflow, %" PRIu64 " so far), "
+		      "forgetting %zu rule handle(s): rules applied so far will not be withdrawn",
+		      s->n_lost, n);
 }
 
 static int nft_sink_on_msg(const struct nlmsghdr *nlh, void *userdata)
@@ -154,7 +152,8 @@ static int nft_sink_on_msg(const struct nlmsghdr *nlh, void *userdata)
 		break;
 	case NFT_NOTIFY_DELCHAIN:
 		if (nft_instances_forget_where(&s->instances, n.family, n.table, n.chain) > 0)
-			scnpm_debug(s->host, "Chain '%s' of table '%s' was deleted", n.chain, n.table);
+			scnpm_debug(s->host, "Chain '%s' of table '%s' was deleted", n.chain,
+				    n.table);
 		break;
 	case NFT_NOTIFY_DELTABLE:
 		if (nft_instances_forget_where(&s->instances, n.family, n.table, NULL) > 0)
@@ -163,7 +162,8 @@ static int nft_sink_on_msg(const struct nlmsghdr *nlh, void *userdata)
 	case NFT_NOTIFY_NEWGEN:
 		if (s->lost != NFT_SINK_LOST_NONE) {
 			if (s->expect && s->expect_state == 0 &&
-			    (s->nft_portid ? n.portid == s->nft_portid : n.gen_pid == s->expect_tid))
+			    (s->nft_portid ? n.portid == s->nft_portid
+					   : n.gen_pid == s->expect_tid))
 				s->expect_state = -ENOBUFS;
 			if (s->lost == NFT_SINK_LOST_WAIT_GEN)
 				s->lost = NFT_SINK_LOST_NONE;
@@ -220,7 +220,8 @@ static int nft_sink_on_monitor(sd_event_source *source, int fd, uint32_t revents
 
 	r = nft_sink_drain(s);
 	if (r < 0)
-		scnpm_warning_errno(s->host, r, "Failed to read nftables notifications, ignoring: %m");
+		scnpm_warning_errno(s->host, r,
+				    "Failed to read nftables notifications, ignoring: %m");
 	return 0;
 }
 
@@ -332,7 +333,7 @@ static int nft_sink_run(struct nft_sink *s, const char *cmds, struct nft_expect 
 			scnpm_debug(s->host, "libnftables commits through netlink port %" PRIu32,
 				    s->nft_portid);
 	}
-	(void)nft_ctx_get_output_buffer(s->nft);	/* consume */
+	(void)nft_ctx_get_output_buffer(s->nft); /* consume */
 	err = nft_ctx_get_error_buffer(s->nft);
 	if (r != 0) {
 		s->expect = NULL;
@@ -347,9 +348,10 @@ static int nft_sink_run(struct nft_sink *s, const char *cmds, struct nft_expect 
 	if (r < 0)
 		scnpm_warning_errno(s->host, r, "Failed to read nftables notifications: %m");
 	if (n > 0 && s->expect_state != 1)
-		scnpm_warning(s->host,
-			      "Added %zu rule(s) but could not learn their handles (%s): they will not be withdrawn",
-			      n, s->expect_state < 0 ? strerror(-s->expect_state) : "no notification");
+		scnpm_warning(
+		    s->host,
+		    "Added %zu rule(s) but could not learn their handles (%s): they will not be withdrawn",
+		    n, s->expect_state < 0 ? strerror(-s->expect_state) : "no notification");
 	s->expect = NULL;
 	return 0;
 }
@@ -414,7 +416,9 @@ static int nft_sink_init(const struct scnpm_host *h, void **ret_state)
 		return scnpm_error_errno(h, -ENOMEM, "Failed to create libnftables context");
 	}
 	if (s->nft_fd < 0)
-		scnpm_debug(s->host, "Could not find libnftables' netlink socket, telling our transactions by task id");
+		scnpm_debug(
+		    s->host,
+		    "Could not find libnftables' netlink socket, telling our transactions by task id");
 	if (nft_ctx_buffer_output(s->nft) != 0 || nft_ctx_buffer_error(s->nft) != 0) {
 		nft_sink_done(s);
 		return scnpm_error_errno(h, -ENOMEM, "Failed to buffer libnftables output");
@@ -423,8 +427,9 @@ static int nft_sink_init(const struct scnpm_host *h, void **ret_state)
 	r = nft_sink_open_monitor(s);
 	if (r < 0) {
 		nft_sink_done(s);
-		return scnpm_error_errno(h, r,
-					 "Failed to subscribe to nftables notifications (needs CAP_NET_ADMIN): %m");
+		return scnpm_error_errno(
+		    h, r,
+		    "Failed to subscribe to nftables notifications (needs CAP_NET_ADMIN): %m");
 	}
 
 	*ret_state = s;
@@ -459,8 +464,9 @@ static int nft_sink_check_rule(const struct scnpm_rule *rule, const char **ret_w
 		r = nft_cmd_add_text(&b, rule->text);
 	nft_buf_done(&b);
 	if (r < 0) {
-		*ret_why = r == -ENOMEM ? "out of memory"
-					: "table or chain name not usable, or more than one nft command";
+		*ret_why = r == -ENOMEM
+			       ? "out of memory"
+			       : "table or chain name not usable, or more than one nft command";
 		return r;
 	}
 	return 0;
@@ -491,7 +497,7 @@ static int nft_sink_rule_add(void *state, const struct scnpm_rule *rule)
 }
 
 static int nft_op_set(struct nft_op *op, uint32_t result, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int nft_op_set(struct nft_op *op, uint32_t result, const char *fmt, ...)
 {
@@ -519,7 +525,8 @@ static void nft_op_add_failed(struct nft_sink *s, struct nft_op *op, const char 
 
 	(void)nft_error_summary(err, &summary);
 	if (nft_error_classify(err) == NFT_ERROR_NO_CGROUP)
-		(void)nft_op_set(op, SCNPM_RESULT_SKIPPED, "%s", summary ?: "cgroup does not exist");
+		(void)nft_op_set(op, SCNPM_RESULT_SKIPPED, "%s",
+				 summary ?: "cgroup does not exist");
 	else
 		(void)nft_op_set(op, SCNPM_RESULT_FAILED, "%s", summary ?: "nft failed");
 }
@@ -532,7 +539,8 @@ static void nft_sink_op_committed(struct nft_sink *s, const struct scnpm_event *
 	int r;
 
 	if (deleted) {
-		i = nft_instances_find(&s->instances, op->rule, unit->manager, unit->uid, unit->unit);
+		i = nft_instances_find(&s->instances, op->rule, unit->manager, unit->uid,
+				       unit->unit);
 		if (i && i->handle == op->old_handle)
 			nft_instances_remove(&s->instances, i);
 	}
@@ -544,7 +552,8 @@ static void nft_sink_op_committed(struct nft_sink *s, const struct scnpm_event *
 			      op->family, op->table, op->chain, op->new_handle);
 	if (r < 0)
 		scnpm_warning_errno(s->host, r,
-				    "Failed to remember handle %" PRIu64 ", the rule will not be withdrawn: %m",
+				    "Failed to remember handle %" PRIu64
+				    ", the rule will not be withdrawn: %m",
 				    op->new_handle);
 }
 
@@ -556,7 +565,8 @@ static void nft_sink_op_applied(struct nft_op *op, int added, int deleted)
 		(void)nft_op_set(op, SCNPM_RESULT_APPLIED, "added (handle %" PRIu64 ")%s",
 				 op->new_handle, deleted ? ", previous instance withdrawn" : "");
 	else
-		(void)nft_op_set(op, SCNPM_RESULT_APPLIED, deleted ? "withdrawn" : "nothing to withdraw");
+		(void)nft_op_set(op, SCNPM_RESULT_APPLIED,
+				 deleted ? "withdrawn" : "nothing to withdraw");
 }
 
 /* Still ours after reading every pending notification? */
@@ -624,7 +634,7 @@ static int nft_sink_op_delete_alone(struct nft_sink *s, const struct scnpm_event
 /* One rule at a time: used when the batch failed, so that each rule gets its own result. */
 static void nft_sink_op_alone(struct nft_sink *s, const struct scnpm_event *unit, struct nft_op *op)
 {
-	struct nft_expect e = { .family = op->family, .table = op->table, .chain = op->chain };
+	struct nft_expect e = {.family = op->family, .table = op->table, .chain = op->chain};
 	const char *err = NULL;
 	int deleted, r;
 
@@ -660,7 +670,7 @@ static void nft_sink_op_prepare(struct nft_sink *s, const struct scnpm_event *un
 	struct nft_instance *i;
 	int r;
 
-	*op = (struct nft_op){ .rule = rule, .expect_idx = -1 };
+	*op = (struct nft_op){.rule = rule, .expect_idx = -1};
 	op->family = nft_family_from_name(rule->family);
 	if (op->family < 0 || nft_name_unquote(rule->table, &op->table) < 0 ||
 	    nft_name_unquote(rule->name, &op->chain) < 0) {
@@ -715,7 +725,8 @@ static int nft_sink_apply(void *state, const struct scnpm_event *unit,
 	expect = calloc(n_rules, sizeof(*expect));
 	if (!ops || !expect) {
 		for (size_t i = 0; i < n_rules; i++)
-			s->host->report(s->host, rules[i], unit, SCNPM_RESULT_FAILED, "out of memory");
+			s->host->report(s->host, rules[i], unit, SCNPM_RESULT_FAILED,
+					"out of memory");
 		return -ENOMEM;
 	}
 
@@ -755,7 +766,9 @@ static int nft_sink_apply(void *state, const struct scnpm_event *unit,
 				continue;
 			}
 			expect[n_expect] = (struct nft_expect){
-				.family = op->family, .table = op->table, .chain = op->chain,
+			    .family = op->family,
+			    .table = op->table,
+			    .chain = op->chain,
 			};
 			op->expect_idx = (ssize_t)n_expect++;
 			n_cmds++;
@@ -788,7 +801,8 @@ static int nft_sink_apply(void *state, const struct scnpm_event *unit,
 		/* One failing command aborts the whole transaction and nft's error output
 		 * does not reliably say which command it was: retry one rule at a time,
 		 * so that every rule gets its own result and the good ones get applied. */
-		scnpm_debug(s->host, "Batch of %zu nft command(s) for '%s' failed, retrying one by one",
+		scnpm_debug(s->host,
+			    "Batch of %zu nft command(s) for '%s' failed, retrying one by one",
 			    n_cmds, unit->unit);
 		for (size_t i = 0; i < n_rules; i++) {
 			struct nft_op *op = &ops[i];
@@ -844,7 +858,8 @@ static void nft_sink_rule_remove(void *state, const struct scnpm_rule *rule)
 	(void)nft_sink_drain(s);
 	nft_instances_foreach_rule(&s->instances, rule, collect_handle, &l);
 	if (l.oom)
-		scnpm_warning(s->host, "Out of memory, not withdrawing all instances of a removed rule");
+		scnpm_warning(s->host,
+			      "Out of memory, not withdrawing all instances of a removed rule");
 
 	nft_buf_reset(&s->cmd);
 	for (size_t i = 0; i < l.n; i++)
@@ -864,7 +879,8 @@ static void nft_sink_rule_remove(void *state, const struct scnpm_rule *rule)
 				continue;
 			(void)nft_error_summary(err, &summary);
 			scnpm_warning(s->host,
-				      "Failed to withdraw rule handle %" PRIu64 " of chain '%s', ignoring: %s",
+				      "Failed to withdraw rule handle %" PRIu64
+				      " of chain '%s', ignoring: %s",
 				      l.handles[i], rule->name, summary ?: "nft failed");
 		}
 	}
@@ -906,17 +922,17 @@ static int nft_sink_flush(void *state, const struct scnpm_rule *rule)
 }
 
 SCNPM_MODULE_DEFINE = {
-	.abi = SCNPM_MODULE_ABI,
-	.size = sizeof(struct scnpm_module),
-	.kind = SCNPM_MODULE_SINK,
-	.name = "sink-nft",
-	.description = "nftables rules from rule text, through libnftables",
-	.options = NULL,
-	.init = nft_sink_init,
-	.start = nft_sink_start,
-	.done = nft_sink_done,
-	.rule_add = nft_sink_rule_add,
-	.rule_remove = nft_sink_rule_remove,
-	.apply = nft_sink_apply,
-	.flush = nft_sink_flush,
+    .abi = SCNPM_MODULE_ABI,
+    .size = sizeof(struct scnpm_module),
+    .kind = SCNPM_MODULE_SINK,
+    .name = "sink-nft",
+    .description = "nftables rules from rule text, through libnftables",
+    .options = NULL,
+    .init = nft_sink_init,
+    .start = nft_sink_start,
+    .done = nft_sink_done,
+    .rule_add = nft_sink_rule_add,
+    .rule_remove = nft_sink_rule_remove,
+    .apply = nft_sink_apply,
+    .flush = nft_sink_flush,
 };

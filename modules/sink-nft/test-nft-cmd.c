@@ -42,11 +42,17 @@ Test(nft_cmd, add_text_one_command_only)
 {
 	struct nft_buf b = {};
 
-	cr_assert(eq(int, nft_cmd_add_text(&b, "add rule inet t c socket cgroupv2 level 2 \"a.slice/b;c.service\" accept"), 0));
+	cr_assert(
+	    eq(int,
+	       nft_cmd_add_text(
+		   &b, "add rule inet t c socket cgroupv2 level 2 \"a.slice/b;c.service\" accept"),
+	       0));
 	cr_assert(eq(str, (char *)nft_buf_str(&b),
 		     "add rule inet t c socket cgroupv2 level 2 \"a.slice/b;c.service\" accept\n"));
-	cr_assert(eq(int, nft_cmd_add_text(&b, "add rule inet t c accept; flush ruleset"), -EINVAL));
-	cr_assert(eq(int, nft_cmd_add_text(&b, "add rule inet t c accept\nflush ruleset"), -EINVAL));
+	cr_assert(
+	    eq(int, nft_cmd_add_text(&b, "add rule inet t c accept; flush ruleset"), -EINVAL));
+	cr_assert(
+	    eq(int, nft_cmd_add_text(&b, "add rule inet t c accept\nflush ruleset"), -EINVAL));
 	cr_assert(eq(int, nft_cmd_add_text(&b, "add rule inet t c meta mark \"open"), -EINVAL));
 	cr_assert(eq(int, nft_cmd_add_text(&b, ""), -EINVAL));
 	nft_buf_done(&b);
@@ -57,7 +63,8 @@ Test(nft_cmd, buffer_grows)
 	struct nft_buf b = {};
 
 	for (int i = 0; i < 1000; i++)
-		cr_assert(eq(int, nft_cmd_delete_rule(&b, "inet", "table", "chain", (uint64_t)i + 1), 0));
+		cr_assert(
+		    eq(int, nft_cmd_delete_rule(&b, "inet", "table", "chain", (uint64_t)i + 1), 0));
 	cr_assert(eq(sz, strlen(nft_buf_str(&b)), b.len));
 	cr_assert(ne(ptr, strstr(nft_buf_str(&b), "handle 1000\n"), NULL));
 	nft_buf_done(&b);
@@ -90,29 +97,29 @@ Test(nft_cmd, unquote)
 }
 
 /* Error output as libnftables 1.0.6 writes it (captured on Debian 12). */
-#define ERR_SYNTAX                                                                      \
-	"Error: syntax error, unexpected newline\n"                                     \
-	"add rule inet t c tcp dport foo bogus\n"                                       \
+#define ERR_SYNTAX                                                                                 \
+	"Error: syntax error, unexpected newline\n"                                                \
+	"add rule inet t c tcp dport foo bogus\n"                                                  \
 	"                                     ^\n"
-#define ERR_CGROUP                                                                      \
-	"Error: cgroupv2 path fails: No such file or directory\n"                        \
-	"add rule inet t c socket cgroupv2 level 2 \"nope.slice/x.service\" accept\n"   \
+#define ERR_CGROUP                                                                                 \
+	"Error: cgroupv2 path fails: No such file or directory\n"                                  \
+	"add rule inet t c socket cgroupv2 level 2 \"nope.slice/x.service\" accept\n"              \
 	"                                          ^^^^^^^^^^^^^^^^^^^^^^\n"
-#define ERR_NOHANDLE                                                                    \
-	"Error: Could not process rule: No such file or directory\n"                    \
-	"delete rule inet t c handle 99\n"                                              \
+#define ERR_NOHANDLE                                                                               \
+	"Error: Could not process rule: No such file or directory\n"                               \
+	"delete rule inet t c handle 99\n"                                                         \
 	"                            ^^\n"
-#define ERR_NOCHAIN                                                                     \
-	"Error: Could not process rule: No such file or directory\n"                    \
-	"flush chain inet t nochain\n"                                                  \
+#define ERR_NOCHAIN                                                                                \
+	"Error: Could not process rule: No such file or directory\n"                               \
+	"flush chain inet t nochain\n"                                                             \
 	"                   ^^^^^^^\n"
-#define ERR_PERM                                                                        \
-	"Error: Could not process rule: Operation not permitted\n"                      \
-	"add rule inet t c accept\n"                                                    \
+#define ERR_PERM                                                                                   \
+	"Error: Could not process rule: Operation not permitted\n"                                 \
+	"add rule inet t c accept\n"                                                               \
 	"^^^^^^^^^^^^^^^^^^^^^^^^\n"
-#define ERR_EXISTS                                                                      \
-	"Error: Could not process rule: File exists\n"                                  \
-	"add chain inet t c\n"                                                          \
+#define ERR_EXISTS                                                                                 \
+	"Error: Could not process rule: File exists\n"                                             \
+	"add chain inet t c\n"                                                                     \
 	"^^^^^^^^^^^^^^^^^^\n"
 
 /* Criterion hands parameters to a worker that may run at other addresses (ASLR):
@@ -127,24 +134,24 @@ struct classify_case {
 ParameterizedTestParameters(nft_cmd, errors)
 {
 	static struct classify_case cases[] = {
-		{ ERR_SYNTAX, NFT_ERROR_OTHER, -EIO, "syntax error, unexpected newline" },
-		{ ERR_CGROUP, NFT_ERROR_NO_CGROUP, -ENOENT,
-		  "cgroupv2 path fails: No such file or directory at '\"nope.slice/x.service\"'" },
-		{ ERR_NOHANDLE, NFT_ERROR_NOENT, -ENOENT,
-		  "Could not process rule: No such file or directory at '99'" },
-		{ ERR_NOCHAIN, NFT_ERROR_NOENT, -ENOENT,
-		  "Could not process rule: No such file or directory at 'nochain'" },
-		{ ERR_PERM, NFT_ERROR_OTHER, -EPERM,
-		  "Could not process rule: Operation not permitted at 'add rule inet t c accept'" },
-		{ ERR_EXISTS, NFT_ERROR_OTHER, -EEXIST,
-		  "Could not process rule: File exists at 'add chain inet t c'" },
-		{ "Error: out of luck\n", NFT_ERROR_OTHER, -EIO, "out of luck" },
-		{ "", NFT_ERROR_OTHER, -EIO, "unknown error" },
-		/* The command echo must not decide the class: only nft's message does. */
-		{ "Error: syntax error, unexpected string\n"
-		  "add rule inet t c meta comment \"No such file or directory\"\n"
-		  "^^^\n",
-		  NFT_ERROR_OTHER, -EIO, "syntax error, unexpected string at 'add'" },
+	    {ERR_SYNTAX, NFT_ERROR_OTHER, -EIO, "syntax error, unexpected newline"},
+	    {ERR_CGROUP, NFT_ERROR_NO_CGROUP, -ENOENT,
+	     "cgroupv2 path fails: No such file or directory at '\"nope.slice/x.service\"'"},
+	    {ERR_NOHANDLE, NFT_ERROR_NOENT, -ENOENT,
+	     "Could not process rule: No such file or directory at '99'"},
+	    {ERR_NOCHAIN, NFT_ERROR_NOENT, -ENOENT,
+	     "Could not process rule: No such file or directory at 'nochain'"},
+	    {ERR_PERM, NFT_ERROR_OTHER, -EPERM,
+	     "Could not process rule: Operation not permitted at 'add rule inet t c accept'"},
+	    {ERR_EXISTS, NFT_ERROR_OTHER, -EEXIST,
+	     "Could not process rule: File exists at 'add chain inet t c'"},
+	    {"Error: out of luck\n", NFT_ERROR_OTHER, -EIO, "out of luck"},
+	    {"", NFT_ERROR_OTHER, -EIO, "unknown error"},
+	    /* The command echo must not decide the class: only nft's message does. */
+	    {"Error: syntax error, unexpected string\n"
+	     "add rule inet t c meta comment \"No such file or directory\"\n"
+	     "^^^\n",
+	     NFT_ERROR_OTHER, -EIO, "syntax error, unexpected string at 'add'"},
 	};
 
 	return cr_make_param_array(struct classify_case, cases, sizeof(cases) / sizeof(cases[0]));

@@ -56,7 +56,9 @@ Test(nft_notify, newrule_and_delrule)
 {
 	struct nft_notify n;
 
-	cr_assert(eq(int, nft_notify_parse(rule_msg(NFT_MSG_NEWRULE, NFPROTO_INET, 77, "t", "c", 12), &n), 0));
+	cr_assert(
+	    eq(int, nft_notify_parse(rule_msg(NFT_MSG_NEWRULE, NFPROTO_INET, 77, "t", "c", 12), &n),
+	       0));
 	cr_assert(eq(int, (int)n.type, (int)NFT_NOTIFY_NEWRULE));
 	cr_assert(eq(int, n.family, NFPROTO_INET));
 	cr_assert(eq(u32, n.portid, 77));
@@ -64,7 +66,10 @@ Test(nft_notify, newrule_and_delrule)
 	cr_assert(eq(str, (char *)n.chain, "c"));
 	cr_assert(eq(u64, n.handle, 12));
 
-	cr_assert(eq(int, nft_notify_parse(rule_msg(NFT_MSG_DELRULE, NFPROTO_IPV6, 0, "x", "y", 1ULL << 40), &n), 0));
+	cr_assert(eq(
+	    int,
+	    nft_notify_parse(rule_msg(NFT_MSG_DELRULE, NFPROTO_IPV6, 0, "x", "y", 1ULL << 40), &n),
+	    0));
 	cr_assert(eq(int, (int)n.type, (int)NFT_NOTIFY_DELRULE));
 	cr_assert(eq(int, n.family, NFPROTO_IPV6));
 	cr_assert(eq(u64, n.handle, 1ULL << 40));
@@ -74,8 +79,12 @@ Test(nft_notify, rule_without_handle_is_malformed)
 {
 	struct nft_notify n;
 
-	cr_assert(eq(int, nft_notify_parse(rule_msg(NFT_MSG_NEWRULE, NFPROTO_INET, 1, "t", "c", 0), &n), -EBADMSG));
-	cr_assert(eq(int, nft_notify_parse(rule_msg(NFT_MSG_DELRULE, NFPROTO_INET, 1, NULL, "c", 3), &n), -EBADMSG));
+	cr_assert(eq(int,
+		     nft_notify_parse(rule_msg(NFT_MSG_NEWRULE, NFPROTO_INET, 1, "t", "c", 0), &n),
+		     -EBADMSG));
+	cr_assert(eq(int,
+		     nft_notify_parse(rule_msg(NFT_MSG_DELRULE, NFPROTO_INET, 1, NULL, "c", 3), &n),
+		     -EBADMSG));
 }
 
 Test(nft_notify, delchain_deltable)
@@ -118,7 +127,9 @@ Test(nft_notify, other_messages)
 {
 	struct nft_notify n;
 
-	cr_assert(eq(int, nft_notify_parse(msg(NFNL_SUBSYS_NFTABLES, NFT_MSG_NEWSET, NFPROTO_INET, 1), &n), 0));
+	cr_assert(eq(
+	    int, nft_notify_parse(msg(NFNL_SUBSYS_NFTABLES, NFT_MSG_NEWSET, NFPROTO_INET, 1), &n),
+	    0));
 	cr_assert(eq(int, (int)n.type, (int)NFT_NOTIFY_OTHER));
 	cr_assert(eq(int, nft_notify_parse(msg(NFNL_SUBSYS_CTNETLINK, 0, NFPROTO_INET, 1), &n), 0));
 	cr_assert(eq(int, (int)n.type, (int)NFT_NOTIFY_OTHER));
@@ -129,7 +140,10 @@ static void txn_push(struct nft_txn *x, int family, uint32_t portid, const char 
 {
 	struct nft_notify n;
 
-	cr_assert(eq(int, nft_notify_parse(rule_msg(NFT_MSG_NEWRULE, family, portid, table, chain, handle), &n), 0));
+	cr_assert(eq(
+	    int,
+	    nft_notify_parse(rule_msg(NFT_MSG_NEWRULE, family, portid, table, chain, handle), &n),
+	    0));
 	cr_assert(eq(int, nft_txn_add(x, &n), 0));
 }
 
@@ -137,8 +151,8 @@ Test(nft_notify, match_our_transaction)
 {
 	struct nft_txn x = {};
 	struct nft_expect e[2] = {
-		{ .family = NFPROTO_INET, .table = "t", .chain = "c" },
-		{ .family = NFPROTO_INET, .table = "t", .chain = "d" },
+	    {.family = NFPROTO_INET, .table = "t", .chain = "c"},
+	    {.family = NFPROTO_INET, .table = "t", .chain = "d"},
 	};
 	struct nft_notify gen;
 
@@ -159,7 +173,7 @@ Test(nft_notify, match_our_transaction)
 Test(nft_notify, match_by_port)
 {
 	struct nft_txn x = {};
-	struct nft_expect e[1] = { { .family = NFPROTO_INET, .table = "t", .chain = "c" } };
+	struct nft_expect e[1] = {{.family = NFPROTO_INET, .table = "t", .chain = "c"}};
 	struct nft_notify gen;
 
 	txn_push(&x, NFPROTO_INET, 55, "t", "c", 10);
@@ -177,8 +191,8 @@ Test(nft_notify, mismatches_are_not_learned)
 {
 	struct nft_txn x = {};
 	struct nft_expect e[2] = {
-		{ .family = NFPROTO_INET, .table = "t", .chain = "c" },
-		{ .family = NFPROTO_INET, .table = "t", .chain = "d" },
+	    {.family = NFPROTO_INET, .table = "t", .chain = "c"},
+	    {.family = NFPROTO_INET, .table = "t", .chain = "d"},
 	};
 	struct nft_notify gen;
 

@@ -26,7 +26,7 @@
 
 #include "fake-host.h"
 
-#define CG_ROOT "/sys/fs/cgroup"
+#define CG_ROOT	    "/sys/fs/cgroup"
 #define MAX_CGROUPS 16
 
 static struct {
@@ -35,9 +35,9 @@ static struct {
 	void *dl;
 	const struct scnpm_module *m;
 	void *state;
-	struct nft_ctx *nft;	/* the test's own: other people's rules, listings */
-	char slice[64];		/* "scnpmtest<pid>.slice" */
-	char cgroups[MAX_CGROUPS][128];	/* created, relative to CG_ROOT, in creation order */
+	struct nft_ctx *nft;		/* the test's own: other people's rules, listings */
+	char slice[64];			/* "scnpmtest<pid>.slice" */
+	char cgroups[MAX_CGROUPS][128]; /* created, relative to CG_ROOT, in creation order */
 	size_t n_cgroups;
 	int ready;
 } fx;
@@ -213,28 +213,28 @@ static struct scnpm_rule mkrule(int line, const char *body)
 	text = texts[n_texts++];
 	snprintf(text, sizeof(texts[0]), "add rule inet scnpmt c %s", body);
 	return (struct scnpm_rule){
-		.size = sizeof(struct scnpm_rule),
-		.object = SCNPM_OBJECT_RULE,
-		.unit = "a.service",
-		.text = text,
-		.family = "inet",
-		.table = "scnpmt",
-		.name = "c",
-		.body = body,
-		.file = "test.conf",
-		.line = (uint32_t)line,
+	    .size = sizeof(struct scnpm_rule),
+	    .object = SCNPM_OBJECT_RULE,
+	    .unit = "a.service",
+	    .text = text,
+	    .family = "inet",
+	    .table = "scnpmt",
+	    .name = "c",
+	    .body = body,
+	    .file = "test.conf",
+	    .line = (uint32_t)line,
 	};
 }
 
 static struct scnpm_event unit_ev(uint32_t change, const char *unit, const char *cgroup_path)
 {
 	return (struct scnpm_event){
-		.size = sizeof(struct scnpm_event),
-		.change = change,
-		.unit = unit,
-		.manager = SCNPM_MANAGER_SYSTEM,
-		.cgroup_path = cgroup_path,
-		.cgroup_level = cgroup_path ? 2 : 0,
+	    .size = sizeof(struct scnpm_event),
+	    .change = change,
+	    .unit = unit,
+	    .manager = SCNPM_MANAGER_SYSTEM,
+	    .cgroup_path = cgroup_path,
+	    .cgroup_level = cgroup_path ? 2 : 0,
 	};
 }
 
@@ -299,7 +299,8 @@ Test(sink_nft, skipped_for_missing_cgroup)
 	char body[256];
 	struct scnpm_event ev;
 
-	snprintf(body, sizeof(body), "socket cgroupv2 level 2 \"%s/gone.service\" accept", fx.slice);
+	snprintf(body, sizeof(body), "socket cgroupv2 level 2 \"%s/gone.service\" accept",
+		 fx.slice);
 	r[0] = mkrule(1, body);
 	r[1] = mkrule(2, "socket cgroupv2 level %{level} %{cgroup} accept");
 	add_rules(r, 2);
@@ -316,14 +317,16 @@ Test(sink_nft, skipped_for_missing_cgroup)
 	apply(&ev, r, 2);
 	cr_assert(eq(u32, result_of(&r[0]), SCNPM_RESULT_SKIPPED));
 	cr_assert(eq(u32, result_of(&r[1]), SCNPM_RESULT_SKIPPED));
-	cr_assert(ne(ptr, strstr(fake_host_last_report(fx.fh, &r[1])->message, "cgroupv2 path fails"), NULL));
+	cr_assert(ne(ptr,
+		     strstr(fake_host_last_report(fx.fh, &r[1])->message, "cgroupv2 path fails"),
+		     NULL));
 	cr_assert(eq(sz, count_rules(NULL), 0));
 }
 
 Test(sink_nft, restart_reapplies_exactly_one_rule)
 {
 	const char *cg = cg_mkdir("a.service");
-	struct scnpm_rule r[1] = { mkrule(1, "socket cgroupv2 level %{level} %{cgroup} accept") };
+	struct scnpm_rule r[1] = {mkrule(1, "socket cgroupv2 level %{level} %{cgroup} accept")};
 	struct scnpm_event ev = unit_ev(SCNPM_UNIT_STARTED, "a.service", cg);
 	char quoted[160];
 
@@ -341,7 +344,8 @@ Test(sink_nft, restart_reapplies_exactly_one_rule)
 		cg_rmdir("a.service");
 		cg_mkdir("a.service");
 		cr_assert(eq(int, stat(path, &after), 0));
-		cr_assert(ne(u64, (uint64_t)before.st_ino, (uint64_t)after.st_ino), "new cgroup, new id");
+		cr_assert(ne(u64, (uint64_t)before.st_ino, (uint64_t)after.st_ino),
+			  "new cgroup, new id");
 
 		ev.change = SCNPM_UNIT_CHANGED;
 		apply(&ev, r, 1);
@@ -357,8 +361,8 @@ Test(sink_nft, restart_into_missing_cgroup_withdraws)
 {
 	const char *cg = cg_mkdir("a.service");
 	struct scnpm_rule r[2] = {
-		mkrule(1, "socket cgroupv2 level %{level} %{cgroup} accept"),
-		mkrule(2, "socket cgroupv2 level %{level} %{cgroup} drop"),
+	    mkrule(1, "socket cgroupv2 level %{level} %{cgroup} accept"),
+	    mkrule(2, "socket cgroupv2 level %{level} %{cgroup} drop"),
 	};
 	struct scnpm_event ev = unit_ev(SCNPM_UNIT_STARTED, "a.service", cg);
 
@@ -409,7 +413,7 @@ Test(sink_nft, keyed_by_manager_and_uid)
 {
 	const char *cg_sys = cg_mkdir("a.service");
 	const char *cg_usr = cg_mkdir("b.slice");
-	struct scnpm_rule r[1] = { mkrule(1, "socket cgroupv2 level %{level} %{cgroup} accept") };
+	struct scnpm_rule r[1] = {mkrule(1, "socket cgroupv2 level %{level} %{cgroup} accept")};
 	struct scnpm_event sys = unit_ev(SCNPM_UNIT_STARTED, "a.service", cg_sys);
 	struct scnpm_event usr = unit_ev(SCNPM_UNIT_STARTED, "a.service", cg_usr);
 
@@ -429,7 +433,7 @@ Test(sink_nft, keyed_by_manager_and_uid)
 Test(sink_nft, foreign_rule_at_old_handle_survives)
 {
 	const char *cg = cg_mkdir("a.service");
-	struct scnpm_rule r[1] = { mkrule(1, "socket cgroupv2 level %{level} %{cgroup} accept") };
+	struct scnpm_rule r[1] = {mkrule(1, "socket cgroupv2 level %{level} %{cgroup} accept")};
 	struct scnpm_event ev = unit_ev(SCNPM_UNIT_STARTED, "a.service", cg);
 	uint64_t ours, handles[64];
 	char lines[64][512];
@@ -474,7 +478,7 @@ Test(sink_nft, foreign_rule_at_old_handle_survives)
 Test(sink_nft, foreign_rule_survives_without_the_loop)
 {
 	const char *cg = cg_mkdir("a.service");
-	struct scnpm_rule r[1] = { mkrule(1, "socket cgroupv2 level %{level} %{cgroup} accept") };
+	struct scnpm_rule r[1] = {mkrule(1, "socket cgroupv2 level %{level} %{cgroup} accept")};
 	struct scnpm_event ev = unit_ev(SCNPM_UNIT_STARTED, "a.service", cg);
 	uint64_t ours, h;
 
@@ -513,7 +517,8 @@ Test(sink_nft, foreign_rule_survives_without_the_loop)
 		for (size_t i = 0; i < n; i++)
 			if (hs[i] == ours && strstr(lines[i], "foreign"))
 				found = 1;
-		cr_assert(found, "the foreign rule at handle %" PRIu64 " must still be there", ours);
+		cr_assert(found, "the foreign rule at handle %" PRIu64 " must still be there",
+			  ours);
 	}
 }
 
@@ -521,8 +526,8 @@ Test(sink_nft, flush_empties_the_chain)
 {
 	const char *cg = cg_mkdir("a.service");
 	struct scnpm_rule r[2] = {
-		mkrule(1, "socket cgroupv2 level %{level} %{cgroup} accept"),
-		mkrule(2, "tcp dport 25 accept"),
+	    mkrule(1, "socket cgroupv2 level %{level} %{cgroup} accept"),
+	    mkrule(2, "tcp dport 25 accept"),
 	};
 	struct scnpm_rule missing = mkrule(3, "accept");
 	struct scnpm_event ev = unit_ev(SCNPM_UNIT_STARTED, "a.service", cg);
@@ -557,9 +562,9 @@ Test(sink_nft, bad_rule_fails_alone)
 {
 	const char *cg = cg_mkdir("a.service");
 	struct scnpm_rule r[3] = {
-		mkrule(1, "socket cgroupv2 level %{level} %{cgroup} tcp dport 25 accept"),
-		mkrule(2, "tcp dport 25 frobnicate"),
-		mkrule(3, "socket cgroupv2 level %{level} %{cgroup} tcp dport 143 accept"),
+	    mkrule(1, "socket cgroupv2 level %{level} %{cgroup} tcp dport 25 accept"),
+	    mkrule(2, "tcp dport 25 frobnicate"),
+	    mkrule(3, "socket cgroupv2 level %{level} %{cgroup} tcp dport 143 accept"),
 	};
 	struct scnpm_event ev = unit_ev(SCNPM_UNIT_STARTED, "a.service", cg);
 	const struct fake_report *bad;
@@ -589,8 +594,8 @@ Test(sink_nft, rule_remove_withdraws_every_instance)
 	const char *cg_a = cg_mkdir("a.service");
 	const char *cg_b = cg_mkdir("b.service");
 	struct scnpm_rule r[2] = {
-		mkrule(1, "socket cgroupv2 level %{level} %{cgroup} accept"),
-		mkrule(2, "socket cgroupv2 level %{level} %{cgroup} counter"),
+	    mkrule(1, "socket cgroupv2 level %{level} %{cgroup} accept"),
+	    mkrule(2, "socket cgroupv2 level %{level} %{cgroup} counter"),
 	};
 	struct scnpm_event a = unit_ev(SCNPM_UNIT_STARTED, "a.service", cg_a);
 	struct scnpm_event b = unit_ev(SCNPM_UNIT_STARTED, "b.service", cg_b);
