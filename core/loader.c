@@ -152,7 +152,12 @@ static int module_parse_options(struct module *m, const char *opts, char **ret_e
 			for (const char *const *k = m->desc->options; *k; k++)
 				if (strlen(*k) == kl && strneq(*k, o, kl))
 					known = true;
-		if (!known) {
+		if (known) {
+			STRV_FOREACH(prev, m->options)
+				if (strneq(*prev, o, kl) && ((*prev)[kl] == '=' || (*prev)[kl] == '\0'))
+					return fail(ret_error, -EINVAL, "%s: module '%s': option '%.*s' given twice",
+						    m->path, m->name, (int)kl, o);
+		} else {
 			_cleanup_free_ char *esc = cescape_trunc(o, 64);
 			char known_list[512] = "";
 
@@ -232,17 +237,16 @@ int module_load(const char *search_path, uint32_t kind, const char *spec, struct
 	if (r < 0)
 		goto fail;
 
-	/* Load through the fd we checked. It stays open while the module is loaded: the
-	 * dynamic loader knows objects by name, and a reused fd number would make a second
-	 * module look like the first. */
+	/* Load through the fd we checked, not a name that could be swapped in between. It
+	 * stays open while the module is loaded: the dynamic loader knows objects by name,
+	 * and a reused /proc/self/fd/N would make a second module look like the first. */
 	m->fd = TAKE_FD(fd);
 	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", m->fd);
 	m->dl = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL);
 	if (!m->dl) {
 		const char *e = dlerror();
 
-		r = fail(ret_error, -ENOEXEC, "%s: not an scnpm module: cannot load it: %s", m->path,
-			 e ?: "unknown error");
+		r = fail(ret_error, -EIO, "%s: cannot load module: %s", m->path, e ?: "unknown error");
 		goto fail;
 	}
 

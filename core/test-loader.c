@@ -259,6 +259,12 @@ Test(loader, option_value_with_equals)
 	module_free(m);
 }
 
+Test(loader, option_given_twice)
+{
+	assert_refused(SCNPM_MODULE_SOURCE, "good:key=a,key=b", -EINVAL, "option 'key' given twice",
+		       "scnpm-source-good.so");
+}
+
 Test(loader, option_empty_list)
 {
 	struct module *m = assert_loads_in(dir, SCNPM_MODULE_SOURCE, "good:");
@@ -323,7 +329,7 @@ Test(loader, not_a_shared_object)
 	fputs("#!/bin/sh\necho not a module\n", f);
 	cr_assert(eq(int, fclose(f), 0));
 	cr_assert(eq(int, chmod(path, 0755), 0));
-	assert_refused(SCNPM_MODULE_SOURCE, "text", -ENOEXEC, path, "cannot load");
+	assert_refused(SCNPM_MODULE_SOURCE, "text", -EIO, path, "cannot load module");
 }
 
 /* What a module calling into the daemon looks like when it escaped --no-undefined. */
@@ -331,7 +337,7 @@ Test(loader, unresolved_symbol)
 {
 	_cleanup_free_ char *path = fixture_path(dir, "scnpm-source-unresolved.so");
 
-	assert_refused(SCNPM_MODULE_SOURCE, "unresolved", -ENOEXEC, path, "cannot load",
+	assert_refused(SCNPM_MODULE_SOURCE, "unresolved", -EIO, path, "cannot load module",
 		       "scnpm_fixture_no_such_function");
 }
 
