@@ -152,8 +152,6 @@ static int parse_argv(int argc, char *argv[])
 		return log_oom();
 	if (!arg_sinks && strv_push(&arg_sinks, "nft") < 0)
 		return log_oom();
-	if (!arg_opt.config_files)
-		log_warning("No configuration files given: there are no rules to keep");
 	return 0;
 }
 
@@ -248,6 +246,8 @@ static int run(int argc, char *argv[])
 	}
 	(void)sd_event_set_watchdog(e, true);
 
+	if (!arg_opt.config_files)
+		log_warning("No configuration files given: there are no rules to keep");
 	(void)sd_notify(false, "READY=1");
 	manager_notify_status(m);
 	log_info("Running: %zu rules", m->config->n_rules);
