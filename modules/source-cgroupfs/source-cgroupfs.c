@@ -51,6 +51,9 @@
 #define CGROUPFS_MAX_IGNORED_WARNINGS 64
 /* How much of a hostile name goes into a log line. */
 #define CGROUPFS_LOG_NAME_MAX 64
+/* And of the (valid) path above it: cgroup2 takes names of up to 4095 bytes, so that
+ * path can be near PATH_MAX, and journald splits lines longer than LINE_MAX. */
+#define CGROUPFS_LOG_PATH_MAX 128
 /* Per I/O callback at most this many reads; sd-event calls again for the rest. */
 #define CGROUPFS_READ_BUFFER (64 * 1024)
 #define CGROUPFS_READS_PER_DISPATCH 16
@@ -304,11 +307,13 @@ static void cgroupfs_source_log_ignored(struct cgroupfs_source *s, const struct 
 	else
 		s->n_ignored_logged++;
 
-	/* The parent's path passed validation; the name did not: escape it. */
+	/* The parent's path passed validation (cut, not escaped); the name did not: escape
+	 * it. */
 	scnpm_log(s->host, prio,
-		  "Ignoring cgroup '%s' (%zu bytes) in '/%s': %s, nothing below it is reported",
+		  "Ignoring cgroup '%s' (%zu bytes) in '/%.*s%s': %s, nothing below it is reported",
 		  cgroupfs_escape_name(n->name, CGROUPFS_LOG_NAME_MAX, name, sizeof(name)),
-		  strlen(n->name), n->parent->path,
+		  strlen(n->name), CGROUPFS_LOG_PATH_MAX, n->parent->path,
+		  strlen(n->parent->path) > CGROUPFS_LOG_PATH_MAX ? "..." : "",
 		  strlen(n->path) >= PATH_MAX ? "path too long" : "not a valid unit name");
 
 	if (s->n_ignored_logged == CGROUPFS_MAX_IGNORED_WARNINGS && prio == LOG_WARNING)
