@@ -79,6 +79,7 @@ struct nftnl_target {
 	/* sets and maps */
 	void *elems;		/* tsearch tree of struct nftnl_elem, by id */
 	uint32_t dump_seq;	/* != 0: a GETSETELEM dump is running */
+	int dump_wanted;	/* waits for another target's dump to end */
 	uint32_t dump_req_seq;	/* seq of the last dump request */
 	int dump_done;		/* dump_ids holds a complete dump not reconciled yet */
 	int settled;		/* the core's applies for it came in: stale ids may go */
@@ -819,6 +820,9 @@ static void nftnl_sink_batch_complete(struct nftnl_sink *s)
 
 /* ---- dumps and reconciliation ---- */
 
+/* A netlink socket runs one dump at a time: the kernel answers a second request with
+ * EBUSY while the first has not ended. Dumps are therefore sent one after the other;
+ * the next one starts when the running one ends (nftnl_sink_next_dump()). */
 static int nftnl_sink_request_dump(struct nftnl_sink *s, struct nftnl_target *t)
 {
 	char buf[8192];
@@ -828,6 +832,12 @@ static int nftnl_sink_request_dump(struct nftnl_sink *s, struct nftnl_target *t)
 
 	if (t->dump_seq != 0 || !s->nl)
 		return 0;
+	for (struct nftnl_target *o = s->targets; o; o = o->next)
+		if (o->dump_seq != 0) {
+			t->dump_wanted = 1;
+			return 0;
+		}
+	t->dump_wanted = 0;
 	seq = s->seq++;
 	if (t->is_set)
 		len = nlbatch_getsetelem(buf, sizeof(buf), t->family, t->table, t->name, seq);
@@ -844,6 +854,19 @@ static int nftnl_sink_request_dump(struct nftnl_sink *s, struct nftnl_target *t)
 	t->dump_done = 0;
 	t->n_dump_ids = 0;
 	return 0;
+}
+
+static void nftnl_sink_next_dump(struct nftnl_sink *s)
+{
+	for (struct nftnl_target *t = s->targets; t; t = t->next)
+		if (t->dump_seq != 0)
+			return;
+	for (struct nftnl_target *t = s->targets; t; t = t->next)
+		if (t->dump_wanted) {
+			(void)nftnl_sink_request_dump(s, t);
+			if (t->dump_seq != 0)
+				return;
+		}
 }
 
 static int nftnl_target_push_id(struct nftnl_target *t, uint64_t id)
@@ -1057,6 +1080,13 @@ static void nftnl_sink_dump_msg(struct nftnl_sink *s, struct nftnl_target *t,
 			t->n_dump_ids = 0;
 			return;
 		}
+		if (err == -EBUSY) {
+			/* a dump whose replies an overrun cost us is still running in the
+			 * kernel; reading drives it to its end, then this one is retried */
+			t->dump_wanted = 1;
+			t->n_dump_ids = 0;
+			return;
+		}
 		if (err != 0) {
 			scnpm_warning_errno(s->host, err, "Failed to list %s %s %s: %m", nftnl_fam(t),
 					    t->table, t->name);
@@ -1139,8 +1169,11 @@ static void nftnl_sink_nl_msg(struct nftnl_sink *s, const struct nlmsghdr *nlh)
 		return;
 	}
 	t = nftnl_sink_find_dump(s, seq);
-	if (t)
+	if (t) {
 		nftnl_sink_dump_msg(s, t, nlh);
+		if (t->dump_seq == 0)
+			nftnl_sink_next_dump(s);
+	}
 }
 
 static void nftnl_sink_resync(struct nftnl_sink *s)
