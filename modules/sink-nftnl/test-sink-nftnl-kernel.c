@@ -654,6 +654,33 @@ Test(sink_nftnl_kernel, initial_reconcile_removes_stale_ids)
 	(void)other;
 }
 
+/* The kernel runs one dump per netlink socket and refuses a second with EBUSY: the
+ * stale ids of every managed set must go, not only those of the first one listed. */
+Test(sink_nftnl_kernel, initial_reconcile_of_two_sets)
+{
+	struct scnpm_rule allowed = mkrule(SCNPM_OBJECT_ELEMENT, "allowed", "{ %{cgroup} }");
+	struct scnpm_rule pol = mkrule(SCNPM_OBJECT_ELEMENT, "pol", "{ %{cgroup} : jump steer }");
+	uint64_t s1, s2, live;
+
+	load_ruleset();
+	s1 = cg_make("stale1.service");
+	s2 = cg_make("stale2.service");
+	cr_assert(eq(int, sh("nft add element inet t allowed '{ \"%s\" }'", cg_rel("stale1.service")), 0));
+	cr_assert(eq(int, sh("nft add element inet t pol '{ \"%s\" : accept }'", cg_rel("stale2.service")), 0));
+	live = cg_make("live.service");
+	assert_set("allowed", s1, (uint64_t)0);
+	assert_set("pol", s2, (uint64_t)0);
+
+	cr_assert(eq(int, mod->rule_add(state, &allowed), 0));
+	cr_assert(eq(int, mod->rule_add(state, &pol), 0));
+	cr_assert(eq(int, mod->start(state), 0));
+	apply1(&allowed, SCNPM_UNIT_STARTED, "live.service", "live.service");
+	apply1(&pol, SCNPM_UNIT_STARTED, "live.service", "live.service");
+	settle();
+	assert_set("allowed", live, (uint64_t)0);
+	assert_set("pol", live, (uint64_t)0);
+}
+
 Test(sink_nftnl_kernel, flush_empties_sets_and_chains)
 {
 	struct scnpm_rule allowed = mkrule(SCNPM_OBJECT_ELEMENT, "allowed", "{ %{cgroup} }");
