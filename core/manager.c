@@ -29,6 +29,7 @@ struct unit_entry {
 	bool pending;		/* an event arrived during the cooldown */
 	uint64_t min_generation;	/* dispatch only rules at least this new */
 	bool from_event;	/* a source reported it since the last dispatch (not a re-apply) */
+	uint64_t dispatched_id;	/* cgroup id the sinks were last told about */
 };
 
 /* Rules with a unit glob, and the exact-name index. Rebuilt when the config changes. */
@@ -397,6 +398,7 @@ static int unit_on_cooldown(sd_event_source *s, uint64_t usec, void *userdata)
 	if (u->pending) {
 		u->pending = false;
 		unit_dispatch(m, u);
+		u->dispatched_id = u->ev.cgroup_id;
 		(void)sd_event_source_set_time(s, usec + m->opt.cooldown_usec);
 		(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 		return 0;
@@ -411,12 +413,14 @@ static int unit_on_cooldown(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
-/* Dispatch now, or once the unit's cooldown ends. */
-static void unit_trigger(struct manager *m, struct unit_entry *u, uint64_t min_generation)
+/* Dispatch now, or once the unit's cooldown ends. An urgent dispatch (a new cgroup)
+ * goes out at once even within the cooldown, and starts it anew. */
+static void unit_trigger(struct manager *m, struct unit_entry *u, uint64_t min_generation,
+			 bool urgent)
 {
 	int r;
 
-	if (u->timer) {
+	if (u->timer && !urgent) {
 		/* Keep the lowest generation asked for since the last dispatch. */
 		if (!u->pending || min_generation < u->min_generation)
 			u->min_generation = min_generation;
@@ -424,8 +428,13 @@ static void unit_trigger(struct manager *m, struct unit_entry *u, uint64_t min_g
 		return;
 	}
 
+	if (u->timer && u->pending && u->min_generation < min_generation)
+		min_generation = u->min_generation;
+	u->pending = false;
 	u->min_generation = min_generation;
 	unit_dispatch(m, u);
+	u->dispatched_id = u->ev.cgroup_id;
+
 	if (m->opt.cooldown_usec == 0) {
 		if (u->ev.change == SCNPM_UNIT_STOPPED) {
 			hashmap_remove(m->units, u->key);
@@ -433,13 +442,18 @@ static void unit_trigger(struct manager *m, struct unit_entry *u, uint64_t min_g
 		}
 		return;
 	}
-	r = sd_event_add_time_relative(m->event, &u->timer, CLOCK_MONOTONIC, m->opt.cooldown_usec,
-				       USEC_PER_MSEC, unit_on_cooldown, u);
-	if (r < 0) {
-		log_warning_errno(r, "Failed to arm cooldown timer for '%s', ignoring: %m", u->name);
-		return;
+	if (u->timer) {
+		r = sd_event_source_set_time_relative(u->timer, m->opt.cooldown_usec);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(u->timer, SD_EVENT_ONESHOT);
+	} else {
+		r = sd_event_add_time_relative(m->event, &u->timer, CLOCK_MONOTONIC,
+					       m->opt.cooldown_usec, USEC_PER_MSEC, unit_on_cooldown, u);
+		if (r >= 0)
+			(void)sd_event_source_set_description(u->timer, "unit-cooldown");
 	}
-	(void)sd_event_source_set_description(u->timer, "unit-cooldown");
+	if (r < 0)
+		log_warning_errno(r, "Failed to arm cooldown timer for '%s', ignoring: %m", u->name);
 }
 
 static int unit_entry_get(struct manager *m, uint32_t manager, uint32_t uid, const char *name,
@@ -474,16 +488,20 @@ static int unit_entry_get(struct manager *m, uint32_t manager, uint32_t uid, con
 	return 0;
 }
 
-/* Fold a validated event into the unit's remembered state. */
+/*
+ * Fold a validated event into the unit's remembered state. Sources that know cgroups
+ * (cgroupfs) are the authority on where a unit is, and report themselves when its cgroup
+ * goes; an event without cgroup information (the journal) never overrides what one of
+ * them said, it only asks to look again. Otherwise a journal "stopped" for the old run
+ * of a restarted unit, which arrives after cgroupfs saw the new cgroup, would withdraw
+ * the rule for the new one.
+ */
 static int unit_entry_update(struct unit_entry *u, const struct scnpm_event *ev, const char *path,
 			     unsigned level)
 {
-	if (ev->change == SCNPM_UNIT_STOPPED) {
-		free(u->cgroup_path);
-		u->cgroup_path = NULL;
-		u->ev.cgroup_id = 0;
-		u->ev.cgroup_level = 0;
-	} else if (path) {
+	uint32_t change = ev->change;
+
+	if (path && change != SCNPM_UNIT_STOPPED) {
 		char *p = strdup(path);
 
 		if (!p)
@@ -492,17 +510,17 @@ static int unit_entry_update(struct unit_entry *u, const struct scnpm_event *ev,
 		u->cgroup_path = p;
 		u->ev.cgroup_id = ev->cgroup_id;
 		u->ev.cgroup_level = level;
-	} else if (u->ev.change == SCNPM_UNIT_STOPPED) {
-		/* Started again, and this source does not know where: forget the old cgroup. */
+	} else if (!path && u->cgroup_path) {
+		if (change == SCNPM_UNIT_STOPPED)
+			change = SCNPM_UNIT_CHANGED;
+	} else if (change == SCNPM_UNIT_STOPPED) {
 		free(u->cgroup_path);
 		u->cgroup_path = NULL;
 		u->ev.cgroup_id = 0;
 		u->ev.cgroup_level = 0;
 	}
-	/* else: a source that does not know the cgroup (the journal) reports a unit another
-	 * source placed already: keep what we know. */
 
-	u->ev.change = ev->change;
+	u->ev.change = change;
 	u->ev.cgroup_path = u->cgroup_path;
 	u->ev.timestamp = ev->timestamp ?: now_usec();
 	return 0;
@@ -525,6 +543,7 @@ int manager_handle_event(struct manager *m, struct module *source, const struct 
 {
 	struct unit_entry *u;
 	unsigned level = 0;
+	bool urgent;
 	int r;
 
 	/* Modules are foreign code and names may come from users: check everything. */
@@ -575,11 +594,15 @@ int manager_handle_event(struct manager *m, struct module *source, const struct 
 	r = unit_entry_get(m, ev->manager, ev->manager == SCNPM_MANAGER_USER ? ev->uid : 0, ev->unit, &u);
 	if (r < 0)
 		return log_oom();
+	/* A cgroup the sinks have not seen yet is applied at once, cooldown or not: this is
+	 * how a cgroup source gets the rule in place before the unit's first packet. */
+	urgent = ev->change != SCNPM_UNIT_STOPPED && ev->cgroup_id != 0 &&
+		 ev->cgroup_id != u->dispatched_id;
 	r = unit_entry_update(u, ev, ev->cgroup_path, level);
 	if (r < 0)
 		return log_oom();
 	u->from_event = true;
-	unit_trigger(m, u, 0);
+	unit_trigger(m, u, 0, urgent);
 	return 0;
 }
 
@@ -656,7 +679,7 @@ void manager_reapply_all(struct manager *m, uint64_t min_generation)
 		if (u->ev.change != SCNPM_UNIT_STOPPED)
 			list[n++] = u;
 	for (i = 0; i < n; i++)
-		unit_trigger(m, list[i], min_generation);
+		unit_trigger(m, list[i], min_generation, false);
 	free(list);
 }
 

@@ -283,10 +283,57 @@ Test(manager, patterns_and_templates)
 	cr_assert(ne(ptr, strstr(h, "level 5 \"user.slice/user-1000.slice/user@1000.service/app.slice/app-mail.scope\""), NULL), "held: %s", h);
 	free(h);
 
+	/* ... nor does its "stopped": the cgroup source is the authority on the cgroup */
 	send_event("stopped\tuser:1000\tapp-mail.scope");
 	run_pending();
 	h = held();
+	cr_assert(ne(ptr, strstr(h, "app-mail.scope"), NULL), "held: %s", h);
+	free(h);
+	send_event("stopped\tuser:1000\tapp-mail.scope\tuser.slice/user-1000.slice/user@1000.service/app.slice/app-mail.scope\t7");
+	run_pending();
+	h = held();
 	cr_assert(eq(ptr, strstr(h, "app-mail.scope"), NULL), "held: %s", h);
+	free(h);
+}
+
+Test(manager, new_cgroup_applies_at_once_within_cooldown)
+{
+	cr_assert(eq(int, start(conf_templated, (struct manager_options){ .cooldown_usec = 10 * 1000000ULL }, NULL), 0));
+	send_event("started\tsystem\tx.service\tsystem.slice/x.service\t100");
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply x.service 1:0 started system.slice/x.service"), 1));
+	/* a restart as a cgroup source sees it: old cgroup gone, new one there */
+	send_event("stopped\tsystem\tx.service\tsystem.slice/x.service\t100");
+	send_event("started\tsystem\tx.service\tsystem.slice/x.service\t101");
+	run_pending();
+	/* no waiting for the (10 s) cooldown: the new cgroup is applied now */
+	cr_assert(eq(u32, count(fx.log, "apply x.service 1:0 started system.slice/x.service"), 2));
+	/* the same cgroup reported again (another source) coalesces */
+	send_event("started\tsystem\tx.service\tsystem.slice/x.service\t101");
+	send_event("changed\tsystem\tx.service");
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply x.service 1:0 "), 2));
+}
+
+Test(manager, journal_does_not_override_cgroupfs)
+{
+	cr_assert(eq(int, start(conf_templated, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
+	/* restart seen by cgroupfs, then the journal's late messages for it */
+	send_event("started\tsystem\tx.service\tsystem.slice/x.service\t100");
+	send_event("stopped\tsystem\tx.service\tsystem.slice/x.service\t100");
+	send_event("started\tsystem\tx.service\tsystem.slice/x.service\t101");
+	send_event("stopped\tsystem\tx.service");
+	send_event("started\tsystem\tx.service");
+	run_pending();
+	char *h = held();
+	cr_assert(ne(ptr, strstr(h, "x.service 1:0 :: add rule inet f c meta mark 1 \"x.service\""), NULL), "held: %s", h);
+	free(h);
+	/* a real stop, seen by cgroupfs, withdraws */
+	send_event("stopped\tsystem\tx.service\tsystem.slice/x.service\t101");
+	send_event("stopped\tsystem\tx.service");
+	run_pending();
+	h = held();
+	cr_assert(eq(ptr, strstr(h, "x.service"), NULL), "held: %s", h);
 	free(h);
 }
 

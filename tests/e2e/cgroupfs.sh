@@ -35,18 +35,6 @@ cg_exit() {
 }
 trap cg_exit EXIT
 
-# tap_todo STATUS DESCRIPTION: a check of a known bug (TAP "# TODO"): reported but not
-# counted as a failure. Once the bug is fixed it passes, meson calls that an unexpected
-# pass and fails the test, so the TODO gets removed.
-tap_todo() {
-	TAP_N=$((TAP_N + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $TAP_N - $2 # TODO $3"
-	else
-		echo "not ok $TAP_N - $2 # TODO $3"
-	fi
-}
-
 RULE='socket cgroupv2 level %{level} %{cgroup}'
 {
 	tb_base_ruleset
@@ -206,9 +194,8 @@ n=$(first_packets 20)
 echo "# first packets through at restart, default cooldown (300 ms): $n/20"
 # core/manager.c unit_trigger(): an event inside the unit's cooldown waits for its end,
 # and a restart's STARTED (new cgroup) always follows the STOPPED just dispatched.
-tap_todo "$([ "$n" -ge 18 ] && echo 0 || echo 1)" \
-	"first packet of a restarted service, default cooldown: $n/20 arrived (want >= 18)" \
-	"core: a restart's new cgroup waits for the end of the cooldown"
+tap_ok "$([ "$n" -ge 18 ] && echo 0 || echo 1)" \
+	"first packet of a restarted service, default cooldown: $n/20 arrived (want >= 18)"
 
 tb_scnpm_stop
 tb_scnpm_start --flush --source cgroupfs --sink nft --cooldown 0 /etc/nftables.conf
@@ -240,9 +227,8 @@ journal_caught_up() {
 }
 tb_wait journal_caught_up || tb_log "the journal source did not report cg-after.service"
 sleep 0.5
-tap_todo "$(unit_ok cg-sys.service 7021; echo $?)" \
-	"both sources: three restarts end with one rule for the live cgroup, allowed" \
-	"core: the journal's late STOPPED/STARTED erase the cgroup cgroupfs reported"
+tap_ok "$(unit_ok cg-sys.service 7021; echo $?)" \
+	"both sources: three restarts end with one rule for the live cgroup, allowed"
 tb_exec systemctl stop cg-sys.service cg-after.service
 tap_check "both sources: stopped: rule gone, nothing stale" eval 'tb_wait no_rule 7021 && no_stale'
 tb_scnpm_stop
