@@ -336,7 +336,7 @@ tb_received() {
 	local proto=udp
 
 	[ "$1" = udp ] || [ "$1" = tcp ] && { proto=$1; shift; }
-	tb_exec grep -qx -- "$2" "/run/tb-listen-$proto-$1.log" 2>/dev/null
+	tb_exec grep -qxF -- "$2" "/run/tb-listen-$proto-$1.log" 2>/dev/null
 }
 
 # tb_send_udp [--user] UNIT PORT TOKEN: send TOKEN in one datagram to 127.0.0.1:PORT
