@@ -141,16 +141,6 @@ done
 tb_start_user_manager
 tb_simple_service --user uset.service
 
-# tap_todo STATUS DESCRIPTION REASON: a check of a known bug (TAP "# TODO"): reported,
-# not counted as a failure; once the bug is fixed meson calls it an unexpected pass.
-tap_todo() {
-	TAP_N=$((TAP_N + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $TAP_N - $2 # TODO $3"
-	else
-		echo "not ok $TAP_N - $2 # TODO $3"
-	fi
-}
 # elems set|map NAME: what the set or map of inet filter holds (see elems.sh)
 elems() {
 	tb_exec bash /opt/tb/elems.sh "$1" inet filter "$2"
@@ -205,8 +195,11 @@ stale_id=$(tb_exec stat -c %i $STALE)
 gone_id=$(tb_exec stat -c %i $GONE)
 tb_exec rmdir $GONE
 tb_exec systemctl start set-app.service late.service
-tap_check "(setup) stale elements in the set and the map, one of a cgroup that is gone" \
-	eval 'holds set allowed $stale_id $gone_id && holds map unit_policy "$stale_id : accept" "$gone_id : jump only_7101"'
+stale_there() {
+	holds set allowed "$stale_id" "$gone_id" &&
+		holds map unit_policy "$stale_id : accept" "$gone_id : jump only_7101"
+}
+tap_check "(setup) stale elements in the set and the map, one of a cgroup that is gone" stale_there
 
 tb_scnpm_start --source cgroupfs --sink nftnl --debug /etc/nftables.conf
 tap_ok $? "scnpm --source cgroupfs --sink nftnl starts and reports READY=1"
@@ -358,6 +351,8 @@ tap_check "both sinks: at start the set lost set-app.service (stopped meanwhile)
 tb_exec systemctl start set-app.service
 tap_check "both sinks: the element directives went to nftnl (set-app.service started: its id, allowed)" \
 	eval 'tb_wait holds set allowed "$(id set-app.service)" && in_set set-app.service'
+old=$(id set-app.service)
+old_rule=$(tb_rule_handles inet filter whitelist 'udp dport 7102')
 tb_exec systemctl restart set-app.service text-app.service
 # The cgroupfs source reports the restart at once; the journal's "Stopped"/"Started" come
 # later. Wait until the journal source reported both units' start and the core
@@ -368,16 +363,25 @@ journal_settled() { # UNIT
 		index($0, "Unit " u " (") && / through sink/ { d = NR }
 		END { exit !(j && d > j) }'
 }
-tb_wait journal_settled set-app.service && tb_wait journal_settled text-app.service ||
+if ! tb_wait journal_settled set-app.service || ! tb_wait journal_settled text-app.service; then
 	tb_log "the journal source did not report the restart"
-both_restarted() {
-	holds set allowed "$(id set-app.service)" && text_rule &&
-		! tb_stale_rules inet filter whitelist >/dev/null && in_set set-app.service &&
-		tb_allowed text-app.service 7102
+fi
+nothing_stale() { # the old id left the set, the old cgroup's rule the chain
+	! elems set allowed | grep -qx -- "$old" &&
+		! tb_stale_rules inet filter whitelist >/dev/null &&
+		test "$(tb_rule_handles inet filter whitelist 'udp dport 7102')" != "$old_rule"
 }
-# core/manager.c unit_entry_update(): the journal's STOPPED, arriving after cgroupfs's
-# STARTED, drops the new cgroup path, and its STARTED (no path) keeps it dropped.
-tap_todo "$(both_restarted; echo $?)" \
-	"both sinks: after a restart, exactly the new id in the set and one rule for the new cgroup" \
-	"core: the journal's late STOPPED/STARTED erase the cgroup cgroupfs reported"
-[ $TAP_FAILED = 0 ]
+tap_check "both sinks: after a restart the old id left the set and the old rule the chain" \
+	tb_wait nothing_stale
+# Whether the new id and rule are there depends on the order in which the two sources'
+# events arrive: core/manager.c unit_entry_update() lets the journal's STOPPED, when it
+# comes after cgroupfs's STARTED, drop the new cgroup path, and the journal's STARTED
+# (no path) keeps it dropped. Reported, not checked, until the core is fixed.
+if holds set allowed "$(id set-app.service)" && text_rule && in_set set-app.service &&
+	tb_allowed text-app.service 7102; then
+	echo "# both sinks: after the restart the new id and rule are in place"
+else
+	echo "# both sinks: after the restart the new id or rule is missing (core: the journal's late STOPPED/STARTED erased the cgroup cgroupfs reported):"
+	tb_scnpm_log | grep -E "'set-app.service'" | tail -12 | tap_diag
+fi
+[ "$TAP_FAILED" = 0 ]
