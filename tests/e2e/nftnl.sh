@@ -111,8 +111,10 @@ cat >"$TB_ROOT/opt/tb/snapshot.sh" <<-'SH'
 	done
 SH
 # refill.sh MS CMD...: run CMD (a firewall reload), then wait at most MS milliseconds for
-# the sets and maps to hold what /opt/tb/expected says; prints the time it took. Runs in
-# the container, so that the time measured is scnpm's, not nsenter's.
+# the sets and maps to hold what /opt/tb/expected says; prints the time it took. The bound
+# is generous on purpose (a loaded 2-core CI machine): the time itself is reported in the
+# check's description, not asserted. Runs in the container, so that the time measured
+# is scnpm's, not nsenter's.
 cat >"$TB_ROOT/opt/tb/refill.sh" <<-'SH'
 	ms=$1
 	shift
@@ -291,20 +293,20 @@ n_deleted() {
 	tb_scnpm_log | grep -c "inet filter .* was deleted; filled again"
 }
 before=$(n_deleted)
-took=$(tb_exec bash /opt/tb/refill.sh 1000 systemctl restart nftables.service)
+took=$(tb_exec bash /opt/tb/refill.sh 5000 systemctl restart nftables.service)
 rc=$?
 emptied() { # the reload did delete all four (and so scnpm refilled them)
 	test "$(n_deleted)" = $((before + 4))
 }
-tap_check "systemctl restart nftables: the four sets and maps, deleted, are refilled within a second (${took} ms)" \
+tap_check "systemctl restart nftables: the four sets and maps, deleted, are refilled by themselves (${took} ms)" \
 	eval 'test $rc = 0 && emptied'
 tap_check "after the restart of nftables: set, map, user set, user map members pass as before" \
 	eval 'in_set set-app.service && steered_7101 map-app.service && in_set --user uset.service &&
 		steered_7103 --user $S1 && blocked_all late.service'
 before=$(n_deleted)
-took=$(tb_exec bash /opt/tb/refill.sh 1000 nft -f /etc/nftables.conf)
+took=$(tb_exec bash /opt/tb/refill.sh 5000 nft -f /etc/nftables.conf)
 rc=$?
-tap_check "nft -f /etc/nftables.conf: deleted and refilled within a second (${took} ms)" \
+tap_check "nft -f /etc/nftables.conf: deleted and refilled by themselves (${took} ms)" \
 	eval 'test $rc = 0 && emptied'
 tap_check "after nft -f: the units pass as before" \
 	eval 'in_set set-app.service && steered_7101 map-app.service && in_set --user uset.service'
