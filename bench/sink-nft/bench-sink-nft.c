@@ -159,9 +159,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	m = dlsym(dl, SCNPM_MODULE_SYMBOL);
-	if (!m || sd_event_new(&event) < 0 || fake_host_new(event, "sink-nft", &fh) < 0)
+	if (!m || sd_event_new(&event) < 0)
 		return 1;
-	fh->quiet = 1;
+	fh = fake_host_new(event, "sink-nft");
+	fh->echo = FAKE_HOST_ECHO_PROBLEMS;
 	r = m->init(&fh->host, &state);
 	if (r < 0 || m->start(state) < 0) {
 		fprintf(stderr, "sink-nft init: %s\n", strerror(-r));
@@ -250,13 +251,14 @@ int main(int argc, char **argv)
 		m->apply(state, &ev, rules, 1);
 		t_restart[k] = now_ms() - t0;
 
-		if (fake_host_count(fh, SCNPM_RESULT_APPLIED) != 2 || fh->n_logs[LOG_WARNING] > 0) {
+		if (fake_host_count_reports(fh, NULL, SCNPM_RESULT_APPLIED) != 2 ||
+		    fake_host_count_logs(fh, LOG_WARNING, NULL) > 0) {
 			fprintf(stderr, "sink-nft: rule not applied, or handle not learned\n");
 			return 1;
 		}
 		ev.change = SCNPM_UNIT_STOPPED;
 		m->apply(state, &ev, rules, 1); /* back to N rules (not timed) */
-		if (fake_host_count(fh, SCNPM_RESULT_APPLIED) != 3) {
+		if (fake_host_count_reports(fh, NULL, SCNPM_RESULT_APPLIED) != 3) {
 			fprintf(stderr, "sink-nft: rule not withdrawn\n");
 			return 1;
 		}

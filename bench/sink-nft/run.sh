@@ -29,8 +29,8 @@ ninja -C "$build" modules/sink-nft/scnpm-sink-nft.so >/dev/null
 module="$build/modules/sink-nft/scnpm-sink-nft.so"
 driver="$build/bench-sink-nft"
 # shellcheck disable=SC2046
-cc -O2 -std=gnu11 -D_GNU_SOURCE -o "$driver" "$here/bench-sink-nft.c" "$top/modules/sink-nft/fake-host.c" \
-	-I"$top/include" -I"$top/modules/sink-nft" \
+cc -O2 -std=gnu11 -D_GNU_SOURCE -o "$driver" "$here/bench-sink-nft.c" "$top/tests/lib/fake-host/fake-host.c" \
+	-I"$top/include" -I"$top/tests/lib/fake-host" \
 	$(pkg-config --cflags --libs libnftables libsystemd) -ldl
 
 echo "Command: \`bench/sink-nft/run.sh $build $sizes\`"

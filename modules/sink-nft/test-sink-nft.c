@@ -174,12 +174,10 @@ static void setup(void)
 	nft_ok("add table inet scnpmt\nadd chain inet scnpmt c\n");
 
 	cr_assert(eq(int, sd_event_new(&fx.event), 0));
-	cr_assert(eq(int, fake_host_new(fx.event, "sink-nft", &fx.fh), 0));
+	fx.fh = fake_host_new(fx.event, "sink-nft");
 
-	fx.dl = dlopen(MODULE_PATH, RTLD_NOW | RTLD_LOCAL);
-	cr_assert(ne(ptr, fx.dl, NULL), "dlopen: %s", dlerror());
-	fx.m = dlsym(fx.dl, SCNPM_MODULE_SYMBOL);
-	cr_assert(ne(ptr, (void *)fx.m, NULL));
+	fx.m = fake_host_load_module(MODULE_PATH, &fx.dl);
+	cr_assert(ne(ptr, (void *)fx.m, NULL), "cannot load " MODULE_PATH);
 	cr_assert(eq(u32, fx.m->abi, SCNPM_MODULE_ABI));
 	cr_assert(eq(u32, fx.m->kind, SCNPM_MODULE_SINK));
 	init = fx.m->init;
@@ -256,7 +254,10 @@ static void apply(const struct scnpm_event *ev, struct scnpm_rule *r, size_t n)
 	/* One report per rule. */
 	cr_assert(eq(sz, fx.fh->n_reports, n));
 	/* No warning: in particular, every handle was learned. */
-	cr_assert(eq(sz, fx.fh->n_logs[LOG_WARNING] + fx.fh->n_logs[LOG_ERR], 0));
+	cr_assert(eq(sz,
+		     fake_host_count_logs(fx.fh, LOG_WARNING, NULL) +
+			 fake_host_count_logs(fx.fh, LOG_ERR, NULL),
+		     0));
 }
 
 static uint32_t result_of(const struct scnpm_rule *r)
@@ -289,7 +290,7 @@ Test(sink_nft, applies_for_existing_cgroup)
 
 	/* Idempotent: the same state again leaves the same two rules. */
 	apply(&ev, r, 2);
-	cr_assert(eq(sz, fake_host_count(fx.fh, SCNPM_RESULT_APPLIED), 2));
+	cr_assert(eq(sz, fake_host_count_reports(fx.fh, NULL, SCNPM_RESULT_APPLIED), 2));
 	cr_assert(eq(sz, count_rules(NULL), 2));
 }
 
@@ -405,7 +406,7 @@ Test(sink_nft, stop_withdraws)
 
 	/* Stopping again has nothing to withdraw. */
 	apply(&ev, r, 2);
-	cr_assert(eq(sz, fake_host_count(fx.fh, SCNPM_RESULT_APPLIED), 2));
+	cr_assert(eq(sz, fake_host_count_reports(fx.fh, NULL, SCNPM_RESULT_APPLIED), 2));
 	cr_assert(eq(sz, count_rules(NULL), 1));
 }
 

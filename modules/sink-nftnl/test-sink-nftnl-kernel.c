@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -306,7 +307,7 @@ static void apply1(const struct scnpm_rule *rule, uint32_t change, const char *u
 
 static uint32_t last_result(const struct scnpm_rule *rule)
 {
-	const struct fake_report *r = fake_host_last(fh, rule);
+	const struct fake_report *r = fake_host_last_report(fh, rule);
 
 	cr_assert(ne(ptr, (void *)r, NULL), "no report for the rule");
 	return r->result;
@@ -381,7 +382,7 @@ Test(sink_nftnl_kernel, elements_appear_and_disappear)
 	apply1(&allowed, SCNPM_UNIT_STARTED, "a.service", "a.service");
 	apply1(&allowed, SCNPM_UNIT_STARTED, "b.service", "b.service");
 	settle();
-	cr_assert(eq(sz, fake_host_count(fh, &allowed, SCNPM_RESULT_APPLIED), 2));
+	cr_assert(eq(sz, fake_host_count_reports(fh, &allowed, SCNPM_RESULT_APPLIED), 2));
 	assert_set("allowed", a, b, (uint64_t)0);
 
 	apply1(&allowed, SCNPM_UNIT_STOPPED, "a.service", NULL);
@@ -393,7 +394,7 @@ Test(sink_nftnl_kernel, elements_appear_and_disappear)
 	apply1(&allowed, SCNPM_UNIT_STARTED, "b.service", "b.service");
 	settle();
 	assert_set("allowed", b, (uint64_t)0);
-	cr_assert(eq(sz, fake_host_count(fh, &allowed, SCNPM_RESULT_APPLIED), 4));
+	cr_assert(eq(sz, fake_host_count_reports(fh, &allowed, SCNPM_RESULT_APPLIED), 4));
 
 	/* a unit whose cgroup is gone: nothing to add */
 	apply1(&allowed, SCNPM_UNIT_STARTED, "c.service", "c.service");
@@ -425,7 +426,7 @@ Test(sink_nftnl_kernel, restart_swaps_ids_and_removal_by_id_after_rmdir)
 	cg_remove("app.service");
 	second = cg_make("app.service");
 	cr_assert(ne(u64, first, second));
-	fh->quiet = 0;
+	fh->echo = FAKE_HOST_ECHO_ALL;
 	apply1(&allowed, SCNPM_UNIT_CHANGED, "app.service", "app.service");
 	settle();
 	assert_set("allowed", second, (uint64_t)0);
@@ -544,7 +545,7 @@ Test(sink_nftnl_kernel, one_bad_element_does_not_lose_the_others)
 	settle();
 
 	cr_assert(eq(u32, last_result(&bad), SCNPM_RESULT_FAILED));
-	cr_assert(ne(ptr, strstr(fake_host_last(fh, &bad)->message, "nosuch"), NULL));
+	cr_assert(ne(ptr, strstr(fake_host_last_report(fh, &bad)->message, "nosuch"), NULL));
 	cr_assert(eq(u32, last_result(&good), SCNPM_RESULT_APPLIED));
 	cr_assert(eq(u32, last_result(&good2), SCNPM_RESULT_APPLIED));
 	assert_set("allowed", ida, (uint64_t)0);
@@ -568,10 +569,11 @@ Test(sink_nftnl_kernel, missing_set_is_filled_when_it_appears)
 	apply1(&later, SCNPM_UNIT_STARTED, "app.service", "app.service");
 	settle();
 	cr_assert(eq(u32, last_result(&later), SCNPM_RESULT_SKIPPED));
-	cr_assert(eq(u32, fh->n_warnings, 1));
+	cr_assert(eq(sz, fake_host_count_logs(fh, LOG_WARNING, NULL), 1));
 	apply1(&later, SCNPM_UNIT_CHANGED, "app.service", "app.service");
 	settle();
-	cr_assert(eq(u32, fh->n_warnings, 1), "a missing set is reported once");
+	cr_assert(eq(sz, fake_host_count_logs(fh, LOG_WARNING, NULL), 1),
+		  "a missing set is reported once");
 
 	cr_assert(eq(int, sh("nft add set inet t later '{ type cgroupsv2; }'"), 0));
 	settle();
@@ -730,7 +732,7 @@ Test(sink_nftnl_kernel, ten_thousand_elements)
 	cr_assert(eq(int, mod->rule_add(state, &allowed), 0));
 	cr_assert(eq(int, mod->start(state), 0));
 	settle();
-	fh->quiet = 1;
+	fh->echo = FAKE_HOST_ECHO_NONE;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int i = 1; i <= N; i++) {
@@ -746,7 +748,7 @@ Test(sink_nftnl_kernel, ten_thousand_elements)
 	us = ((double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) / N;
 	fprintf(stderr, "sink-nftnl: %d elements added in %.0f ms, %.2f us per element\n", N, us * N / 1000, us);
 
-	cr_assert(eq(sz, fake_host_count(fh, &allowed, SCNPM_RESULT_APPLIED), N));
+	cr_assert(eq(sz, fake_host_count_reports(fh, &allowed, SCNPM_RESULT_APPLIED), N));
 	cr_assert(eq(int, set_ids("t", "allowed", got, N + 1), N));
 	cr_assert(eq(u64, got[0], 1000000001ULL));
 	cr_assert(eq(u64, got[N - 1], 1000000000ULL + N));

@@ -82,7 +82,7 @@ Test(sink_nftnl_rules, accepts_elements_and_dispatch_rules)
 
 	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
 		cr_assert(eq(int, mod->rule_add(state, &rules[i]), 0), "rule %zu", i);
-	cr_assert(eq(sz, fake_host_count(fh, NULL, 0), 0));
+	cr_assert(eq(sz, fake_host_count_reports(fh, NULL, 0), 0));
 	/* adding the same rule again is harmless */
 	cr_assert(eq(int, mod->rule_add(state, &rules[0]), 0));
 	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
@@ -106,14 +106,14 @@ Test(sink_nftnl_rules, refuses_what_it_cannot_express)
 		const struct fake_report *r;
 
 		cr_assert(eq(int, mod->rule_add(state, &rules[i]), -EOPNOTSUPP), "rule %zu", i);
-		r = fake_host_last(fh, &rules[i]);
+		r = fake_host_last_report(fh, &rules[i]);
 		cr_assert(ne(ptr, (void *)r, NULL));
 		cr_assert(eq(u32, r->result, SCNPM_RESULT_REFUSED));
 		cr_assert(eq(ptr, r->unit, NULL));
 		cr_assert(eq(str, r->message,
 			     "sink-nftnl expresses only element directives and 'socket cgroupv2 level N %{cgroup} VERDICT' rules; use --sink nft"));
 	}
-	cr_assert(eq(sz, fake_host_count(fh, NULL, 0), sizeof(rules) / sizeof(rules[0])));
+	cr_assert(eq(sz, fake_host_count_reports(fh, NULL, 0), sizeof(rules) / sizeof(rules[0])));
 }
 
 Test(sink_nftnl_rules, apply_before_start_needs_no_kernel)
@@ -133,10 +133,10 @@ Test(sink_nftnl_rules, apply_before_start_needs_no_kernel)
 	cr_assert(eq(int, mod->rule_add(state, &rule), 0));
 	/* queued, reported when the batch is acked: nothing yet */
 	cr_assert(eq(int, mod->apply(state, &unit, rules, 1), 0));
-	cr_assert(eq(sz, fake_host_count(fh, &rule, 0), 0));
+	cr_assert(eq(sz, fake_host_count_reports(fh, &rule, 0), 0));
 	/* a rule the sink never took */
 	cr_assert(eq(int, mod->apply(state, &unit, unknown, 1), -EIO));
-	cr_assert(eq(u32, fake_host_last(fh, &other)->result, SCNPM_RESULT_FAILED));
+	cr_assert(eq(u32, fake_host_last_report(fh, &other)->result, SCNPM_RESULT_FAILED));
 	/* unknown cgroup path under a root that does not exist: no cgroup */
 	unit.cgroup_id = 0;
 	unit.cgroup_path = "system.slice/app.service";

@@ -103,8 +103,8 @@ static void setup(void)
 	atexit(cleanup_cgroups);
 
 	cr_assert(eq(int, sd_event_new(&kx.event), 0));
-	kx.host = fake_host_new(kx.event);
-	kx.host->echo = !!getenv("TEST_VERBOSE");
+	kx.host = fake_host_new(kx.event, "source-cgroupfs");
+	kx.host->echo = getenv("TEST_VERBOSE") ? FAKE_HOST_ECHO_ALL : FAKE_HOST_ECHO_NONE;
 }
 
 static void teardown(void)

@@ -52,6 +52,15 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 	return 0;
 }
 
+/* Quiet unless TEST_VERBOSE is set. */
+static struct fake_host *new_host(sd_event *e)
+{
+	struct fake_host *h = fake_host_new(e, "source-cgroupfs");
+
+	h->echo = getenv("TEST_VERBOSE") ? FAKE_HOST_ECHO_ALL : FAKE_HOST_ECHO_NONE;
+	return h;
+}
+
 static void setup(void)
 {
 	struct statfs sfs;
@@ -66,9 +75,8 @@ static void setup(void)
 	fx.dfd = open(fx.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	cr_assert(ge(int, fx.dfd, 0));
 	cr_assert(eq(int, sd_event_new(&fx.event), 0));
-	fx.host = fake_host_new(fx.event);
+	fx.host = new_host(fx.event);
 	fake_host_set_option(fx.host, "root", fx.dir);
-	fx.host->echo = !!getenv("TEST_VERBOSE");
 	fx.state = NULL;
 	fx.started = 0;
 }
@@ -699,7 +707,7 @@ static void enospc_child(uid_t uid, gid_t gid)
 	}
 
 	CHILD_CHECK(sd_event_new(&e) >= 0);
-	h = fake_host_new(e);
+	h = new_host(e);
 	fake_host_set_option(h, "root", fx.dir);
 	fake_host_set_option(h, "rescan-interval", "0.05");
 	CHILD_CHECK(scnpm_module_v1.init(&h->host, &state) == 0);
@@ -762,7 +770,7 @@ Test(source_cgroupfs, bad_options_fail_init)
 	};
 
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		struct fake_host *h = fake_host_new(fx.event);
+		struct fake_host *h = new_host(fx.event);
 		void *state = (void *)0x1;
 
 		fake_host_set_option(h, "root", fx.dir);
@@ -808,7 +816,7 @@ Test(source_cgroupfs, done_releases_event_sources)
 /* Without root=, the cgroup2 mount is found in /proc/self/mountinfo. */
 Test(source_cgroupfs, finds_cgroup2_by_itself)
 {
-	struct fake_host *h = fake_host_new(fx.event);
+	struct fake_host *h = new_host(fx.event);
 	char *line = NULL;
 	size_t n = 0;
 	int have = 0;

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <stdarg.h>
 #include <syslog.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,78 +27,15 @@
 
 #include <scnpm/module.h>
 
+#include "fake-host.h"
 #include "journal-access.h"
 
 extern const struct scnpm_module scnpm_module_v1;
 
-#define MAX_EVENTS 512
-#define MAX_LOGS   256
-
-struct recorded {
-	uint32_t size, change, manager, uid;
-	char unit[256];
-	int cgroup_path_null;
-	uint64_t timestamp;
-};
-
-/* host must stay the first member: callbacks cast the host pointer back. */
-struct fake_host {
-	struct scnpm_host host;
-	const char *directory;
-	struct recorded events[MAX_EVENTS];
-	size_t n_events;
-	char logs[MAX_LOGS][512];
-	int log_prio[MAX_LOGS];
-	size_t n_logs;
-};
-
-static void fake_log(const struct scnpm_host *h, int prio, int error, const char *fmt, ...)
-{
-	struct fake_host *fh = (struct fake_host *)h;
-	char buf[512];
-	va_list ap;
-
-	errno = error < 0 ? -error : error;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "<%d> %s\n", prio, buf);
-	if (fh->n_logs < MAX_LOGS) {
-		strcpy(fh->logs[fh->n_logs], buf);
-		fh->log_prio[fh->n_logs++] = prio;
-	}
-}
-
-static const char *fake_option(const struct scnpm_host *h, const char *key)
-{
-	const struct fake_host *fh = (const struct fake_host *)h;
-
-	return strcmp(key, "directory") == 0 ? fh->directory : NULL;
-}
-
-static int fake_emit(const struct scnpm_host *h, const struct scnpm_event *ev)
-{
-	struct fake_host *fh = (struct fake_host *)h;
-	struct recorded *r;
-
-	cr_assert(lt(sz, fh->n_events, MAX_EVENTS));
-	r = &fh->events[fh->n_events++];
-	*r = (struct recorded){
-	    .size = ev->size,
-	    .change = ev->change,
-	    .manager = ev->manager,
-	    .uid = ev->uid,
-	    .cgroup_path_null = ev->cgroup_path == NULL,
-	    .timestamp = ev->timestamp,
-	};
-	snprintf(r->unit, sizeof(r->unit), "%s", ev->unit);
-	return 0;
-}
-
 static struct {
 	char dir[64];
 	sd_event *event;
-	struct fake_host fh;
+	struct fake_host *fh;
 	void *state;
 	sd_id128_t boot;
 	uint64_t mono;		/* __MONOTONIC_TIMESTAMP of the last entry written */
@@ -136,19 +72,8 @@ static void setup(void)
 	cr_assert(ne(ptr, mkdtemp(fx.dir), NULL));
 	cr_assert(eq(int, sd_event_new(&fx.event), 0));
 	cr_assert(eq(int, sd_id128_get_boot(&fx.boot), 0));
-	fx.fh = (struct fake_host){
-	    .host =
-		{
-		    .abi = SCNPM_MODULE_ABI,
-		    .size = sizeof(struct scnpm_host),
-		    .event = fx.event,
-		    .module_name = "source-journal",
-		    .log = fake_log,
-		    .option = fake_option,
-		    .emit = fake_emit,
-		},
-	    .directory = fx.dir,
-	};
+	fx.fh = fake_host_new(fx.event, "source-journal");
+	fake_host_set_option(fx.fh, "directory", fx.dir);
 }
 
 static void teardown(void)
@@ -157,6 +82,7 @@ static void teardown(void)
 
 	scnpm_module_v1.done(fx.state);
 	fx.state = NULL;
+	fx.fh = fake_host_free(fx.fh);
 	sd_event_unref(fx.event);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.dir);
 	(void)system(cmd);
@@ -232,7 +158,7 @@ static void journal_write(const char *file, char **bufp, size_t *lenp, FILE *f)
 
 static void module_start(void)
 {
-	cr_assert(eq(int, scnpm_module_v1.init(&fx.fh.host, &fx.state), 0));
+	cr_assert(eq(int, scnpm_module_v1.init(&fx.fh->host, &fx.state), 0));
 	cr_assert(ne(ptr, fx.state, NULL));
 	cr_assert(eq(int, scnpm_module_v1.start(fx.state), 0));
 }
@@ -242,9 +168,8 @@ static void module_start(void)
 static void wait_for(const char *unit)
 {
 	for (int i = 0; i < 200; i++) {
-		for (size_t k = 0; k < fx.fh.n_events; k++)
-			if (strcmp(fx.fh.events[k].unit, unit) == 0)
-				return;
+		if (fake_host_find_unit(fx.fh, 0, unit) >= 0)
+			return;
 		cr_assert(ge(int, sd_event_run(fx.event, 100000), 0));
 	}
 	cr_fatal("no event for '%s'", unit);
@@ -253,24 +178,22 @@ static void wait_for(const char *unit)
 static void assert_event(size_t i, uint32_t change, uint32_t manager, uint32_t uid,
 			 const char *unit)
 {
-	const struct recorded *r;
+	const struct scnpm_event *r;
 
-	cr_assert(lt(sz, i, fx.fh.n_events), "event %zu missing", i);
-	r = &fx.fh.events[i];
+	cr_assert(lt(sz, i, fx.fh->n_events), "event %zu missing", i);
+	r = &fx.fh->events[i].ev;
+	cr_assert(ne(ptr, (void *)r->unit, NULL), "event %zu", i);
 	cr_assert(eq(str, (char *)r->unit, (char *)unit), "event %zu", i);
 	cr_assert(eq(u32, r->change, change), "event %zu (%s)", i, unit);
 	cr_assert(eq(u32, r->manager, manager), "event %zu (%s)", i, unit);
 	cr_assert(eq(u32, r->uid, uid), "event %zu (%s)", i, unit);
 	cr_assert(eq(u32, r->size, sizeof(struct scnpm_event)));
-	cr_assert(eq(int, r->cgroup_path_null, 1));
+	cr_assert(eq(ptr, (void *)r->cgroup_path, NULL));
 }
 
 static int logged(const char *needle)
 {
-	for (size_t i = 0; i < fx.fh.n_logs; i++)
-		if (strstr(fx.fh.logs[i], needle))
-			return 1;
-	return 0;
+	return fake_host_count_logs(fx.fh, FAKE_HOST_ANY_PRIO, needle) > 0;
 }
 
 Test(source_journal, descriptor)
@@ -293,8 +216,8 @@ Test(source_journal, empty_directory_option)
 {
 	void *state = NULL;
 
-	fx.fh.directory = "";
-	cr_assert(eq(int, scnpm_module_v1.init(&fx.fh.host, &state), -EINVAL));
+	fake_host_set_option(fx.fh, "directory", "");
+	cr_assert(eq(int, scnpm_module_v1.init(&fx.fh->host, &state), -EINVAL));
 	cr_assert(eq(ptr, state, NULL));
 	cr_assert(logged("directory="));
 }
@@ -308,7 +231,7 @@ Test(source_journal, follows_from_tail_and_trusts_only_managers)
 
 	module_start();
 	cr_assert(eq(int, sd_event_run(fx.event, 0), 1)); /* the start-up read */
-	cr_assert(eq(sz, fx.fh.n_events, 0));
+	cr_assert(eq(sz, fx.fh->n_events, 0));
 
 	size_t first = fx.n_written;
 	WRITE("system.journal", LOGGER STARTED "UNIT=sshd.service\nSYSLOG_IDENTIFIER=systemd",
@@ -326,15 +249,15 @@ Test(source_journal, follows_from_tail_and_trusts_only_managers)
 	      SYSTEM_MANAGER STARTED "UNIT=sentinel.service");
 	wait_for("sentinel.service");
 
-	cr_assert(eq(sz, fx.fh.n_events, 3));
+	cr_assert(eq(sz, fx.fh->n_events, 3));
 	assert_event(0, SCNPM_UNIT_STOPPED, SCNPM_MANAGER_SYSTEM, 0, "foo.service");
 	assert_event(1, SCNPM_UNIT_STARTED, SCNPM_MANAGER_USER, 1000, "app.service");
 	assert_event(2, SCNPM_UNIT_STARTED, SCNPM_MANAGER_SYSTEM, 0, "sentinel.service");
 	/* this boot's entries carry journald's receive time */
-	cr_assert(eq(u64, fx.fh.events[0].timestamp, fx.written[first + 1]));
+	cr_assert(eq(u64, fx.fh->events[0].ev.timestamp, fx.written[first + 1]));
 	/* forged entries leave a debug line at most */
-	for (size_t i = 0; i < fx.fh.n_logs; i++)
-		cr_assert(eq(int, fx.fh.log_prio[i], LOG_DEBUG), "%s", fx.fh.logs[i]);
+	for (size_t i = 0; i < fx.fh->n_logs; i++)
+		cr_assert(eq(int, fx.fh->logs[i].prio, LOG_DEBUG), "%s", fx.fh->logs[i].text);
 }
 
 Test(source_journal, empty_directory_then_files)
@@ -342,19 +265,19 @@ Test(source_journal, empty_directory_then_files)
 	need_journal_remote();
 	module_start();
 	(void)sd_event_run(fx.event, 0);
-	cr_assert(eq(sz, fx.fh.n_events, 0));
+	cr_assert(eq(sz, fx.fh->n_events, 0));
 
 	WRITE("system.journal", SYSTEM_MANAGER STARTED "UNIT=first.service",
 	      SYSTEM_MANAGER STARTED "UNIT=sentinel.service");
 	wait_for("sentinel.service");
-	cr_assert(eq(sz, fx.fh.n_events, 2));
+	cr_assert(eq(sz, fx.fh->n_events, 2));
 	assert_event(0, SCNPM_UNIT_STARTED, SCNPM_MANAGER_SYSTEM, 0, "first.service");
 
 	/* a user's journal file appearing later is followed too */
 	WRITE("user-1000.journal", USER_MANAGER_1000 STOPPED "USER_UNIT=app.service",
 	      SYSTEM_MANAGER STARTED "UNIT=sentinel2.service");
 	wait_for("sentinel2.service");
-	cr_assert(eq(sz, fx.fh.n_events, 4));
+	cr_assert(eq(sz, fx.fh->n_events, 4));
 	assert_event(2, SCNPM_UNIT_STOPPED, SCNPM_MANAGER_USER, 1000, "app.service");
 }
 
@@ -388,7 +311,7 @@ Test(source_journal, survives_rotation_and_vacuuming)
 	      SYSTEM_MANAGER STARTED "UNIT=sentinel.service");
 	wait_for("sentinel.service");
 
-	cr_assert(eq(sz, fx.fh.n_events, 5));
+	cr_assert(eq(sz, fx.fh->n_events, 5));
 	assert_event(0, SCNPM_UNIT_STARTED, SCNPM_MANAGER_SYSTEM, 0, "one.service");
 	assert_event(1, SCNPM_UNIT_STOPPED, SCNPM_MANAGER_SYSTEM, 0, "two.service");
 	assert_event(2, SCNPM_UNIT_STARTED, SCNPM_MANAGER_SYSTEM, 0, "two-b.service");
@@ -419,7 +342,7 @@ Test(source_journal, many_entries_in_batches)
 	journal_write("system.journal", &buf, &len, f);
 	wait_for("sentinel.service");
 
-	cr_assert(eq(sz, fx.fh.n_events, N / 2 + 1));
+	cr_assert(eq(sz, fx.fh->n_events, N / 2 + 1));
 	for (int i = 0; i < N / 2; i++) {
 		snprintf(fields, sizeof(fields), "u%d.service", 2 * i);
 		assert_event((size_t)i, SCNPM_UNIT_STARTED, SCNPM_MANAGER_SYSTEM, 0, fields);
