@@ -249,7 +249,7 @@ static int run(int argc, char *argv[])
 	if (!arg_opt.config_files)
 		log_warning("No configuration files given: there are no rules to keep");
 	(void)sd_notify(false, "READY=1");
-	manager_notify_status(m);
+	manager_notify_status_now(m);
 	log_info("Running: %zu rules", m->config->n_rules);
 
 	r = sd_event_loop(e);

@@ -132,6 +132,7 @@ struct manager *manager_free(struct manager *m)
 	m->units = hashmap_free(m->units);
 	rule_index_free(m);
 	sd_event_source_disable_unref(m->defer);
+	sd_event_source_disable_unref(m->status_timer);
 
 	/* Sources first: they feed the sinks. Rules stay in the kernel (as the original
 	 * tool leaves them): a daemon restart must not open a window without them. */
@@ -644,13 +645,42 @@ void manager_handle_report(struct manager *m, struct module *sink, const struct 
 	}
 }
 
-void manager_notify_status(struct manager *m)
+static int manager_on_status(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	if (!m->started)
-		return;
+	struct manager *m = userdata;
+
 	(void)sd_notifyf(false, "STATUS=%zu rules, %zu units tracked; applied %u, skipped %u, failed %u",
 			 m->config->n_rules, hashmap_size(m->units), m->n_applied, m->n_skipped,
 			 m->n_failed);
+	return 0;
+}
+
+/* Tell systemd how things stand, at most once a second: a start with thousands of units
+ * must not send thousands of messages. */
+void manager_notify_status(struct manager *m)
+{
+	int r;
+
+	if (!m->started)
+		return;
+	if (!m->status_timer) {
+		r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC, USEC_PER_SEC,
+					       USEC_PER_SEC / 10, manager_on_status, m);
+		if (r < 0)
+			return;
+		(void)sd_event_source_set_description(m->status_timer, "status");
+		return;
+	}
+	if (sd_event_source_get_enabled(m->status_timer, NULL) > 0)
+		return; /* due already */
+	(void)sd_event_source_set_time_relative(m->status_timer, USEC_PER_SEC);
+	(void)sd_event_source_set_enabled(m->status_timer, SD_EVENT_ONESHOT);
+}
+
+/* Right now, e.g. with READY=1. */
+void manager_notify_status_now(struct manager *m)
+{
+	(void)manager_on_status(NULL, 0, m);
 }
 
 /* Queue a dispatch for every unit: the exact names of the rules (as an entry of unknown

@@ -49,6 +49,7 @@ struct manager {
 	struct hashmap *units;	/* "manager:uid:name" -> struct unit_entry */
 
 	sd_event_source *defer;	/* runs deferred reload/reapply */
+	sd_event_source *status_timer;	/* STATUS= to systemd, at most once a second */
 	bool want_reload, want_reapply;
 	bool started;
 
@@ -83,6 +84,7 @@ void manager_handle_report(struct manager *m, struct module *sink, const struct 
 			   const struct scnpm_event *unit, uint32_t result, const char *message);
 
 void manager_notify_status(struct manager *m);
+void manager_notify_status_now(struct manager *m);
 
 /* Host table setup for a module (host.c). */
 void host_setup(struct module *mod, struct manager *m);
