@@ -1183,9 +1183,12 @@ static void nftnl_sink_resync(struct nftnl_sink *s)
 			(void)nftnl_sink_request_dump(s, t);
 }
 
-static int nftnl_sink_on_nl(sd_event_source *es, int fd, uint32_t revents, void *userdata)
+/* Read everything queued on fd and hand each message to handle(). Returns 1 when the
+ * kernel dropped messages (ENOBUFS: receive buffer overrun), else 0. */
+static int nftnl_sink_drain(struct nftnl_sink *s, int fd,
+			    void (*handle)(struct nftnl_sink *s, const struct nlmsghdr *nlh),
+			    const char *what)
 {
-	struct nftnl_sink *s = userdata;
 	int overrun = 0;
 
 	for (;;) {
@@ -1202,14 +1205,21 @@ static int nftnl_sink_on_nl(sd_event_source *es, int fd, uint32_t revents, void 
 				overrun = 1;
 				continue;
 			}
-			scnpm_warning_errno(s->host, -errno, "Failed to read from netlink: %m");
+			scnpm_warning_errno(s->host, -errno, "Failed to read %s: %m", what);
 			break;
 		}
 		len = (int)n;
 		for (nlh = (const struct nlmsghdr *)s->rbuf; mnl_nlmsg_ok(nlh, len);
 		     nlh = mnl_nlmsg_next(nlh, &len))
-			nftnl_sink_nl_msg(s, nlh);
+			handle(s, nlh);
 	}
+	return overrun;
+}
+
+static int nftnl_sink_on_nl(sd_event_source *es, int fd, uint32_t revents, void *userdata)
+{
+	struct nftnl_sink *s = userdata;
+	int overrun = nftnl_sink_drain(s, fd, nftnl_sink_nl_msg, "netlink");
 
 	/* The kernel queues every ack of a batch while the batch is being sent, so what
 	 * is missing now was lost to an overrun. */
@@ -1312,30 +1322,7 @@ static void nftnl_sink_mon_msg(struct nftnl_sink *s, const struct nlmsghdr *nlh)
 static int nftnl_sink_on_mon(sd_event_source *es, int fd, uint32_t revents, void *userdata)
 {
 	struct nftnl_sink *s = userdata;
-	int overrun = 0;
-
-	for (;;) {
-		ssize_t n = recv(fd, s->rbuf, NFTNL_SINK_RECV_SIZE, MSG_DONTWAIT);
-		const struct nlmsghdr *nlh;
-		int len;
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
-			if (errno == ENOBUFS) {
-				overrun = 1;
-				continue;
-			}
-			scnpm_warning_errno(s->host, -errno, "Failed to read nf_tables notifications: %m");
-			break;
-		}
-		len = (int)n;
-		for (nlh = (const struct nlmsghdr *)s->rbuf; mnl_nlmsg_ok(nlh, len);
-		     nlh = mnl_nlmsg_next(nlh, &len))
-			nftnl_sink_mon_msg(s, nlh);
-	}
+	int overrun = nftnl_sink_drain(s, fd, nftnl_sink_mon_msg, "nf_tables notifications");
 	if (overrun) {
 		scnpm_warning(s->host, "Lost nf_tables notifications (receive buffer overrun), resyncing");
 		nftnl_sink_resync(s);
