@@ -12,19 +12,7 @@ tb_preflight --no-build
 tap_plan 8
 tb_boot
 
-tb_write_nftables_conf <<'NFT'
-#!/usr/sbin/nft -f
-flush ruleset
-table inet filter {
-	chain whitelist {
-	}
-	chain output {
-		type filter hook output priority 0; policy accept;
-		oifname "lo" udp dport 7000-7999 jump whitelist
-		oifname "lo" udp dport 7000-7999 drop
-	}
-}
-NFT
+tb_base_ruleset | tb_write_nftables_conf
 
 tap_check "lo is up in the container" tb_sh 'ip -o link show lo | grep -q "UP"'
 tb_simple_service app.service
