@@ -30,6 +30,7 @@ struct unit_entry {
 	uint64_t min_generation;	/* dispatch only rules at least this new */
 	bool from_event;	/* a source reported it since the last dispatch (not a re-apply) */
 	uint64_t dispatched_id;	/* cgroup id the sinks were last told about */
+	bool dispatched;	/* the sinks have been told about this unit at least once */
 };
 
 /* Rules with a unit glob, and the exact-name index. Rebuilt when the config changes. */
@@ -382,6 +383,7 @@ static void unit_dispatch(struct manager *m, struct unit_entry *u)
 		rules[n++] = r;
 	}
 	u->min_generation = 0;
+	u->dispatched = true;
 
 	for (size_t s = 0; s < m->n_sinks && n > 0; s++) {
 		dispatch_group(m, u, m->sinks[s], false, rules, n);
@@ -684,8 +686,10 @@ void manager_notify_status_now(struct manager *m)
 }
 
 /* Queue a dispatch for every unit: the exact names of the rules (as an entry of unknown
- * manager) and every live unit the sources told us about. */
-void manager_reapply_all(struct manager *m, uint64_t min_generation)
+ * manager) and every live unit the sources told us about. With only_new, units the sinks
+ * were told about already are left alone (the initial reconcile: sources report what
+ * runs while they start, and each of those units was dispatched then). */
+static void reapply(struct manager *m, uint64_t min_generation, bool only_new)
 {
 	struct unit_entry **list = NULL, *u;
 	size_t n = 0, i = 0;
@@ -706,11 +710,16 @@ void manager_reapply_all(struct manager *m, uint64_t min_generation)
 	}
 	i = 0;
 	while ((u = hashmap_iterate(m->units, &i, NULL)))
-		if (u->ev.change != SCNPM_UNIT_STOPPED)
+		if (u->ev.change != SCNPM_UNIT_STOPPED && !(only_new && u->dispatched))
 			list[n++] = u;
 	for (i = 0; i < n; i++)
 		unit_trigger(m, list[i], min_generation, false);
 	free(list);
+}
+
+void manager_reapply_all(struct manager *m, uint64_t min_generation)
+{
+	reapply(m, min_generation, false);
 }
 
 /* Running rules with the same unit and command, for matching a reloaded config. */
@@ -975,8 +984,8 @@ int manager_start(struct manager *m)
 			return r;
 
 	/* Initial reconcile: every rule once. Units the sources reported while starting
-	 * are dispatched already and in their cooldown: this only adds the rest. */
-	manager_reapply_all(m, 0);
+	 * are dispatched already: this only adds the rest. */
+	reapply(m, 0, true);
 	log_debug("Started: %zu rules, %zu sources, %zu sinks", m->config->n_rules, m->n_sources,
 		  m->n_sinks);
 	return 0;

@@ -340,6 +340,18 @@ Test(manager, journal_does_not_override_cgroupfs)
 	free(h);
 }
 
+Test(manager, initial_scan_is_dispatched_once)
+{
+	/* reported by the source while it starts, like source-cgroupfs's scan */
+	send_event("started\tsystem\tx.service\tsystem.slice/x.service\t100");
+	cr_assert(eq(int, start(conf_templated, (struct manager_options){ .cooldown_usec = 1000 }, NULL), 0));
+	cr_assert(eq(u32, count(fx.log, "apply x.service 1:0 started"), 1));
+	/* and not once more when its cooldown ends */
+	for (int i = 0; i < 4; i++)
+		(void)sd_event_run(fx.e, 10000);
+	cr_assert(eq(u32, count(fx.log, "apply x.service"), 1));
+}
+
 Test(manager, reapply_with_unit)
 {
 	char *reapply[] = { "nftables.service", NULL };
