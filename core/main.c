@@ -246,6 +246,19 @@ static int run(int argc, char *argv[])
 	}
 	(void)sd_event_set_watchdog(e, true);
 
+	/* Sinks may send what the initial reconcile queued from the loop (sink-nftnl
+	 * batches its netlink messages there, and reads the kernel's acks): let them, as
+	 * long as there is work that is due now, before telling systemd we are ready. */
+	for (unsigned i = 0; i < 4096; i++) {
+		r = sd_event_run(e, 0);
+		if (r <= 0)
+			break;
+	}
+	if (sd_event_get_state(e) == SD_EVENT_FINISHED) {
+		r = 0;
+		goto finish;
+	}
+
 	if (!arg_opt.config_files)
 		log_warning("No configuration files given: there are no rules to keep");
 	(void)sd_notify(false, "READY=1");
