@@ -218,6 +218,19 @@ static const char *object_name(const struct rule *r)
 	return r->pub.object == SCNPM_OBJECT_ELEMENT ? "set" : "chain";
 }
 
+/* Collect why a sink refuses a rule, for the one error line that lists them all. */
+static int manager_add_refusal(struct manager *m, const char *sink, const char *reason)
+{
+	char *t = NULL;
+
+	if (asprintf(&t, "%s%s%s: %s", m->refusals ?: "", m->refusals ? "; " : "", sink, reason) < 0)
+		return -ENOMEM;
+	free(m->refusals);
+	m->refusals = t;
+	m->n_refusals++;
+	return 0;
+}
+
 /* Give rule to the first sink (in command-line order) that can express it. */
 static int rule_assign_sink(struct manager *m, struct rule *r)
 {
@@ -226,6 +239,7 @@ static int rule_assign_sink(struct manager *m, struct rule *r)
 
 	for (size_t i = 0; i < m->n_sinks; i++) {
 		struct module *s = m->sinks[i];
+		unsigned reported = m->n_refusals;
 		int k;
 
 		k = s->desc->rule_add(s->state, &r->pub);
@@ -236,15 +250,9 @@ static int rule_assign_sink(struct manager *m, struct rule *r)
 		if (k != -EOPNOTSUPP)
 			return log_error_errno(k, "%s:%u: %s cannot take this rule: %m", r->file, r->line,
 					       s->name);
-		if (!m->refusals || !strstr(m->refusals, s->name)) {
-			char *t = NULL;
-
-			if (asprintf(&t, "%s%s%s: cannot express it", m->refusals ?: "",
-				     m->refusals ? "; " : "", s->name) < 0)
-				return log_oom();
-			free(m->refusals);
-			m->refusals = t;
-		}
+		/* a sink that refused without saying why */
+		if (m->n_refusals == reported && manager_add_refusal(m, s->name, "cannot express it") < 0)
+			return log_oom();
 	}
 	log_error("%s:%u: no sink can express this rule (%s)", r->file, r->line,
 		  m->refusals ?: "no sink loaded");
@@ -630,17 +638,11 @@ void manager_handle_report(struct manager *m, struct module *sink, const struct 
 		log_warning("%s:%u: unit '%s': %s failed to apply the rule: %s", rule->file, rule->line,
 			    name, sink->name, *message ? message : "(no reason given)");
 		break;
-	case SCNPM_RESULT_REFUSED: {
-		char *t = NULL;
-
+	case SCNPM_RESULT_REFUSED:
 		log_debug("%s:%u: %s refuses the rule: %s", rule->file, rule->line, sink->name, message);
-		if (asprintf(&t, "%s%s%s: %s", m->refusals ?: "", m->refusals ? "; " : "", sink->name,
-			     *message ? message : "cannot express it") >= 0) {
-			free(m->refusals);
-			m->refusals = t;
-		}
+		if (manager_add_refusal(m, sink->name, *message ? message : "cannot express it") < 0)
+			log_oom();
 		break;
-	}
 	default:
 		log_warning("%s: unknown result %u for %s:%u, ignoring", sink->name, (unsigned)result,
 			    rule->file, rule->line);

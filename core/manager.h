@@ -55,6 +55,7 @@ struct manager {
 
 	/* refusals collected from sinks while assigning rules */
 	char *refusals;
+	unsigned n_refusals;
 
 	unsigned n_applied, n_skipped, n_failed, n_dropped;
 };
