@@ -605,10 +605,13 @@ int manager_handle_event(struct manager *m, struct module *source, const struct 
 	r = unit_entry_get(m, ev->manager, ev->manager == SCNPM_MANAGER_USER ? ev->uid : 0, ev->unit, &u);
 	if (r < 0)
 		return log_oom();
-	/* A cgroup the sinks have not seen yet is applied at once, cooldown or not: this is
-	 * how a cgroup source gets the rule in place before the unit's first packet. */
-	urgent = ev->change != SCNPM_UNIT_STOPPED && ev->cgroup_id != 0 &&
-		 ev->cgroup_id != u->dispatched_id;
+	/* A new incarnation of the unit is applied at once, cooldown or not: a cgroup the
+	 * sinks have not seen yet (how a cgroup source gets the rule in place before the
+	 * unit's first packet), or a start after a stop (the journal's restart). The
+	 * cooldown coalesces what adds nothing new. */
+	urgent = ev->change != SCNPM_UNIT_STOPPED &&
+		 ((ev->cgroup_id != 0 && ev->cgroup_id != u->dispatched_id) ||
+		  (ev->change == SCNPM_UNIT_STARTED && u->ev.change == SCNPM_UNIT_STOPPED));
 	r = unit_entry_update(u, ev, ev->cgroup_path, level);
 	if (r < 0)
 		return log_oom();

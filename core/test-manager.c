@@ -224,23 +224,36 @@ Test(manager, cooldown_coalesces_bursts)
 	/* Long enough that even a loaded machine sends the burst within it. */
 	cr_assert(eq(int, start(conf_basic, (struct manager_options){ .cooldown_usec = 2 * 1000000ULL }, NULL), 0));
 	run_pending();
-	/* The initial reconcile put a.service (unknown manager) in its cooldown; events come
-	 * as system units, a separate entry. */
+	/* The initial reconcile applied b.service once (as a unit of unknown manager, a
+	 * separate entry from the system unit the events below report). */
+	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 "), 1));
 	send_event("started\tsystem\tb.service");
 	run_pending();
 	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 started"), 1), "first event applies at once");
-	send_event("stopped\tsystem\tb.service");
+	/* events that add nothing new (a reload, a repeated start) wait for the cooldown */
+	send_event("changed\tsystem\tb.service");
 	send_event("started\tsystem\tb.service");
-	send_event("stopped\tsystem\tb.service");
-	send_event("started\tsystem\tb.service");
+	send_event("changed\tsystem\tb.service");
 	run_pending();
 	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 "), 2), "burst must wait for the cooldown");
+	/* a stop within the cooldown waits too; the start after it is a new incarnation of
+	 * the unit (the journal's restart) and is applied at once */
+	send_event("stopped\tsystem\tb.service");
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 "), 2));
+	send_event("started\tsystem\tb.service");
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 started"), 2), "a restart applies at once");
+	send_event("changed\tsystem\tb.service");
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 "), 3));
 	/* Wait for the cooldown timers (the initial reconcile's entries have theirs too):
 	 * exactly one more dispatch for b, with the latest state. */
-	for (int i = 0; i < 8 && count(fx.log, "apply b.service 0:0 started") < 2; i++)
+	for (int i = 0; i < 8 && count(fx.log, "apply b.service 0:0 ") < 4; i++)
 		cr_assert(eq(int, sd_event_run(fx.e, UINT64_MAX), 1));
 	run_pending();
-	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 started"), 2));
+	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 changed"), 2));
+	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 "), 4));
 	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 stopped"), 0));
 	char *h = held();
 	cr_assert(ne(ptr, strstr(h, "b.service 0:0 :: add rule inet f c2"), NULL));
