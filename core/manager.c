@@ -297,12 +297,11 @@ static int manager_flush(struct manager *m)
 	return 0;
 }
 
-static bool unit_in(char **list, const struct unit_entry *u)
+/* Is unit 'name' of manager one of list (-u/-a)? Those name system units, as in the
+ * original tool. */
+static bool unit_in(char **list, uint32_t manager, const char *name)
 {
-	/* -u/-a name system units, as in the original tool. */
-	if (u->ev.manager == SCNPM_MANAGER_USER)
-		return false;
-	return strv_contains(list, u->name);
+	return manager != SCNPM_MANAGER_USER && strv_contains(list, name);
 }
 
 static bool rule_wanted(const struct rule *r, const struct unit_entry *u)
@@ -364,9 +363,9 @@ static void unit_dispatch(struct manager *m, struct unit_entry *u)
 	/* -u/-a react to what the sources report, never to our own re-apply. */
 	if (u->from_event) {
 		u->from_event = false;
-		if (m->opt.reload_units && unit_in(m->opt.reload_units, u))
+		if (unit_in(m->opt.reload_units, u->ev.manager, u->name))
 			manager_want(m, true, false);
-		else if (m->opt.reapply_units && unit_in(m->opt.reapply_units, u))
+		else if (unit_in(m->opt.reapply_units, u->ev.manager, u->name))
 			manager_want(m, false, true);
 	}
 
@@ -392,6 +391,7 @@ static void unit_dispatch(struct manager *m, struct unit_entry *u)
 	}
 	u->min_generation = 0;
 	u->dispatched = true;
+	u->dispatched_id = u->ev.cgroup_id;
 
 	for (size_t s = 0; s < m->n_sinks && n > 0; s++) {
 		dispatch_group(m, u, m->sinks[s], false, rules, n);
@@ -399,6 +399,15 @@ static void unit_dispatch(struct manager *m, struct unit_entry *u)
 	}
 	free(rules);
 	manager_notify_status(m);
+}
+
+/* Once its burst is over, a stopped unit has nothing left to remember. */
+static void unit_entry_forget_stopped(struct manager *m, struct unit_entry *u)
+{
+	if (u->ev.change != SCNPM_UNIT_STOPPED)
+		return;
+	hashmap_remove(m->units, u->key);
+	unit_entry_free(u);
 }
 
 static int unit_on_cooldown(sd_event_source *s, uint64_t usec, void *userdata)
@@ -409,18 +418,14 @@ static int unit_on_cooldown(sd_event_source *s, uint64_t usec, void *userdata)
 	if (u->pending) {
 		u->pending = false;
 		unit_dispatch(m, u);
-		u->dispatched_id = u->ev.cgroup_id;
 		(void)sd_event_source_set_time(s, usec + m->opt.cooldown_usec);
 		(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
 		return 0;
 	}
 
-	/* The burst is over. A stopped unit has nothing left to remember. */
+	/* The burst is over. */
 	u->timer = sd_event_source_disable_unref(u->timer);
-	if (u->ev.change == SCNPM_UNIT_STOPPED) {
-		hashmap_remove(m->units, u->key);
-		unit_entry_free(u);
-	}
+	unit_entry_forget_stopped(m, u);
 	return 0;
 }
 
@@ -444,13 +449,9 @@ static void unit_trigger(struct manager *m, struct unit_entry *u, uint64_t min_g
 	u->pending = false;
 	u->min_generation = min_generation;
 	unit_dispatch(m, u);
-	u->dispatched_id = u->ev.cgroup_id;
 
 	if (m->opt.cooldown_usec == 0) {
-		if (u->ev.change == SCNPM_UNIT_STOPPED) {
-			hashmap_remove(m->units, u->key);
-			unit_entry_free(u);
-		}
+		unit_entry_forget_stopped(m, u);
 		return;
 	}
 	if (u->timer) {
@@ -591,8 +592,8 @@ int manager_handle_event(struct manager *m, struct module *source, const struct 
 	}
 
 	if (!unit_has_rules(m, ev->manager, ev->manager == SCNPM_MANAGER_USER ? ev->uid : 0, ev->unit) &&
-	    !(ev->manager != SCNPM_MANAGER_USER && (strv_contains(m->opt.reload_units, ev->unit) ||
-						     strv_contains(m->opt.reapply_units, ev->unit))))
+	    !unit_in(m->opt.reload_units, ev->manager, ev->unit) &&
+	    !unit_in(m->opt.reapply_units, ev->manager, ev->unit))
 		return 0;
 
 	log_debug("%s: unit '%s' %s (manager %u, uid %u%s%s)", source->name, ev->unit,
