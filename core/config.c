@@ -30,6 +30,7 @@ struct rule *rule_free(struct rule *r)
 	free(r->name);
 	free(r->body);
 	free(r->file);
+	strv_free(r->cgroup_paths);
 	free(r);
 	return NULL;
 }
@@ -116,17 +117,122 @@ static bool looks_like_unit(const char *s, size_t n)
 	return true;
 }
 
+bool rule_pattern_matches(const struct rule *r, const char *name)
+{
+	if (r->is_glob)
+		return fnmatch(r->pattern, name, FNM_NOESCAPE) == 0;
+	return streq(r->pattern, name);
+}
+
+bool rule_manager_matches(const struct rule *r, uint32_t manager, uint32_t uid)
+{
+	switch (r->manager) {
+	case SCNPM_MANAGER_SYSTEM:
+		return manager == SCNPM_MANAGER_SYSTEM;
+	case SCNPM_MANAGER_USER:
+		return manager == SCNPM_MANAGER_USER && (!r->has_uid || r->uid == uid);
+	default:
+		/* unqualified: a literal rule looks again whoever reports the name (its
+		 * cgroup path decides); a unit-bound one is for system units only */
+		return r->any_manager || rule_is_literal(r) || manager == SCNPM_MANAGER_SYSTEM;
+	}
+}
+
 bool rule_matches(const struct rule *r, uint32_t manager, uint32_t uid, const char *name)
 {
-	if (manager != SCNPM_MANAGER_ANY && r->manager != SCNPM_MANAGER_ANY) {
-		if (r->manager != manager)
-			return false;
-		if (r->has_uid && r->uid != uid)
-			return false;
+	return rule_manager_matches(r, manager, uid) && rule_pattern_matches(r, name);
+}
+
+/* One word of a body: a "quoted string" (no escapes in nft strings) or up to a space,
+ * ',', '{' or '}'. */
+static const char *body_word(const char *p, const char **ret_start, size_t *ret_len)
+{
+	p = skip_space(p);
+	if (*p == '"') {
+		const char *e = strchr(p + 1, '"');
+
+		if (!e)
+			return NULL;
+		*ret_start = p + 1;
+		*ret_len = (size_t)(e - p - 1);
+		return e + 1;
 	}
-	if (r->is_glob)
-		return fnmatch(r->pattern, name, 0) == 0;
-	return streq(r->pattern, name);
+	*ret_start = p;
+	*ret_len = strcspn(p, " \t,{}");
+	return p + *ret_len;
+}
+
+static int push_path(char ***l, const char *s, size_t n, char **ret_bad)
+{
+	_cleanup_free_ char *w = NULL;
+
+	/* nft takes "/system.slice/..." as well */
+	for (; n > 0 && *s == '/'; s++, n--)
+		;
+	w = strndup(s, n);
+
+	if (!w)
+		return -ENOMEM;
+	if (scnpm_cgroup_path_level(w) == 0) {
+		*ret_bad = TAKE_PTR(w);
+		return -EINVAL;
+	}
+	return strv_push(l, w);
+}
+
+int rule_body_cgroup_paths(const char *body, char ***ret, char **ret_bad)
+{
+	char **l = NULL;
+	const char *p = body;
+	int r;
+
+	*ret = NULL;
+	*ret_bad = NULL;
+	while ((p = strstr(p, "cgroupv2"))) {
+		const char *w;
+		size_t n;
+
+		/* "cgroupv2 level N": a word boundary before, then level and its number */
+		if ((p > body && p[-1] != ' ' && p[-1] != '\t') || (p[8] != ' ' && p[8] != '\t')) {
+			p += 8;
+			continue;
+		}
+		p = skip_space(p + 8);
+		if (!startswith(p, "level")) {
+			continue;
+		}
+		p = skip_space(p + 5);
+		p += strspn(p, "0123456789");
+		p = skip_space(p);
+		if (*p == '{') {
+			p++;
+			for (;;) {
+				p = skip_space(p);
+				if (*p == '}' || *p == '\0')
+					break;
+				p = body_word(p, &w, &n);
+				if (!p)
+					break;
+				if (n > 0 && (r = push_path(&l, w, n, ret_bad)) < 0)
+					goto fail;
+				p = skip_space(p);
+				if (*p == ',')
+					p++;
+			}
+		} else {
+			p = body_word(p, &w, &n);
+			if (!p)
+				break;
+			/* a placeholder or a set reference (@set) names no literal cgroup */
+			if (n > 0 && *w != '%' && *w != '@' && (r = push_path(&l, w, n, ret_bad)) < 0)
+				goto fail;
+		}
+	}
+	*ret = l;
+	return 0;
+fail:
+	strv_free(l);
+	return r;
 }
 
 /* Take the next whitespace-separated word of *p into a new string. */
@@ -164,6 +270,8 @@ static int parse_unit_spec(struct rule *r, const char *file, unsigned line, char
 			return -ENOMEM;
 		if (streq(q, "system"))
 			r->manager = SCNPM_MANAGER_SYSTEM;
+		else if (streq(q, "any"))
+			r->any_manager = true;
 		else if (streq(q, "user"))
 			r->manager = SCNPM_MANAGER_USER;
 		else if ((u = startswith(q, "user@")) && safe_atou32(u, &r->uid) >= 0) {
@@ -172,7 +280,7 @@ static int parse_unit_spec(struct rule *r, const char *file, unsigned line, char
 		} else {
 			esc = cescape_trunc(q, 64);
 			return set_error(ret_error, -EINVAL, file, line,
-					 "unknown manager qualifier '%s/' (use system/, user/ or user@UID/)",
+					 "unknown manager qualifier '%s/' (use system/, user/, user@UID/ or any/)",
 					 esc ?: "");
 		}
 		r->pattern = slash + 1;
@@ -280,6 +388,22 @@ static int config_add_directive(struct config *c, const char *file, unsigned lin
 		return k;
 	}
 	r->templated = scnpm_template_has_placeholders(r->text);
+	if (!r->templated && r->pub.object == SCNPM_OBJECT_RULE) {
+		_cleanup_free_ char *bad = NULL;
+
+		k = rule_body_cgroup_paths(r->body, &r->cgroup_paths, &bad);
+		if (k < 0) {
+			_cleanup_free_ char *esc = bad ? cescape_trunc(bad, 80) : NULL;
+
+			rule_free(r);
+			if (k != -EINVAL)
+				return k;
+			return set_error(ret_error, k, file, line,
+					 "invalid cgroup path '%s' after 'cgroupv2 level' (expected "
+					 "unit names separated by '/', relative to the cgroup2 root)",
+					 esc ?: "");
+		}
+	}
 
 	r->pub = (struct scnpm_rule){
 		.size = sizeof(struct scnpm_rule),

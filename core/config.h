@@ -8,9 +8,18 @@
  *
  * matter, compatible with the original scnpm. Any number of leading '#' and spaces;
  * a trailing backslash continues the directive on the next comment line. UNIT is a unit
- * name or a glob over unit names (app-*.scope); QUALIFIER restricts it to one manager:
- * "system/", "user/" (any user manager) or "user@UID/". '/' never occurs in unit names,
- * so a qualified name cannot be mistaken for a unit. A comment whose first word does not
+ * name or a glob over unit names (app-*.scope); QUALIFIER says which managers' units it
+ * means: "system/", "user/" (any user manager), "user@UID/" or "any/" (all of them).
+ * '/' never occurs in unit names, so a qualified name cannot be mistaken for a unit.
+ *
+ * Two kinds of directive, by what decides whether they are in the kernel:
+ *  - literal: the text names its cgroup(s) ("socket cgroupv2 level 2 \"system.slice/
+ *    a.service\""): in place, with the cgroups' current ids, exactly while they all
+ *    exist. Events for UNIT, from any manager the qualifier allows (unqualified: any),
+ *    only ask to look at those paths again.
+ *  - unit-bound (placeholders, or no cgroup in the text): one instance per unit, for the
+ *    unit's cgroup in the manager that runs it. Unqualified means system units only:
+ *    users pick the names of their own units. A comment whose first word does not
  * look like a unit (NAME.TYPE) followed by "::" is an ordinary comment, as in the
  * original.
  *
@@ -35,16 +44,23 @@ struct rule {
 	uint32_t manager;	/* enum scnpm_manager: ANY unless qualified */
 	uint32_t uid;		/* with manager USER and has_uid */
 	bool has_uid;
+	bool any_manager;	/* "any/": unit-bound instances in every manager */
 	bool is_glob;
 	bool templated;		/* text has placeholders: one instance per unit */
+	char **cgroup_paths;	/* literal rules: the cgroups the text names; NULL: unit-bound */
 
 	char *text, *family, *table, *name, *body, *file;
 	unsigned line;
 
 	struct module *sink;	/* the sink that took it (rule_add), NULL before */
 	uint64_t generation;	/* reload generation that added it */
-	bool kept;		/* manager_reload(): found again in the new config */
+	unsigned mark;		/* scratch for one pass over rules (dedup), owned by the pass */
 };
+
+static inline bool rule_is_literal(const struct rule *r)
+{
+	return r->cgroup_paths != NULL;
+}
 
 struct config {
 	struct rule **rules;
@@ -61,9 +77,21 @@ struct config *config_free(struct config *c); /* frees rules too */
 int config_parse_file(struct config *c, const char *path, char **ret_error);
 int config_parse_stream(struct config *c, FILE *f, const char *name, char **ret_error);
 
-/* Does rule r apply to unit 'name' of manager (manager, uid)? manager SCNPM_MANAGER_ANY
- * (the initial reconcile, where the manager is not known) matches every qualifier. */
+/* Does the unit pattern of r match name? Globs as systemctl matches them
+ * (fnmatch(3) with FNM_NOESCAPE, so "\x2d" in a pattern is literal). */
+bool rule_pattern_matches(const struct rule *r, const char *name);
+
+/* Is an event about a unit of (manager, uid) one r listens to? For a unit-bound rule
+ * this is also whose units get instances: unqualified means the system manager. */
+bool rule_manager_matches(const struct rule *r, uint32_t manager, uint32_t uid);
+
+/* Both. */
 bool rule_matches(const struct rule *r, uint32_t manager, uint32_t uid, const char *name);
+
+/* The cgroup paths named by "cgroupv2 level N PATH" (or a { PATH, ... } set) in body;
+ * NULL in *ret when there are none. -EINVAL (with *ret_bad set to the offending word)
+ * when one is not a valid cgroup path of unit names. */
+int rule_body_cgroup_paths(const char *body, char ***ret, char **ret_bad);
 
 /* Is s acceptable as the unit part of a directive (unit name or glob)? */
 bool unit_pattern_is_valid(const char *s);

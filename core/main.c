@@ -14,6 +14,7 @@
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include <scnpm/cgroup2.h>
 #include <scnpm/unit-name.h>
 
 #include "loader.h"
@@ -26,6 +27,7 @@
 static char **arg_sources;
 static char **arg_sinks;
 static const char *arg_module_dir;
+static char *arg_cgroup_root;
 static struct manager_options arg_opt = { .cooldown_usec = 300 * USEC_PER_MSEC };
 
 static void help(void)
@@ -45,6 +47,7 @@ static void help(void)
 	       "     --source=NAME[:KEY=VAL,..] Load source module NAME (default: journal)\n"
 	       "     --sink=NAME[:KEY=VAL,..]   Load sink module NAME (default: nft)\n"
 	       "     --module-dir=DIR[:DIR..]   Where modules live (default %s)\n"
+	       "     --cgroup-root=DIR          The cgroup2 mount (default: found in mountinfo)\n"
 	       "  -d --debug                    Log debug messages (same as --log-level=debug)\n"
 	       "     --log-level=LEVEL          err, warning, notice (default), info, debug\n"
 	       "  -q --quiet                    Log only warnings and errors\n"
@@ -61,6 +64,7 @@ enum {
 	ARG_SOURCE = 0x100,
 	ARG_SINK,
 	ARG_MODULE_DIR,
+	ARG_CGROUP_ROOT,
 	ARG_LOG_LEVEL,
 	ARG_VERSION,
 };
@@ -76,6 +80,7 @@ static int parse_argv(int argc, char *argv[])
 		{ "source", required_argument, NULL, ARG_SOURCE },
 		{ "sink", required_argument, NULL, ARG_SINK },
 		{ "module-dir", required_argument, NULL, ARG_MODULE_DIR },
+		{ "cgroup-root", required_argument, NULL, ARG_CGROUP_ROOT },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
@@ -116,6 +121,15 @@ static int parse_argv(int argc, char *argv[])
 			break;
 		case ARG_MODULE_DIR:
 			arg_module_dir = optarg;
+			break;
+		case ARG_CGROUP_ROOT:
+			if (*optarg != '/')
+				return log_error_errno(-EINVAL, "Invalid --cgroup-root '%s': expected an absolute path",
+						       optarg);
+			free(arg_cgroup_root);
+			arg_cgroup_root = strdup(optarg);
+			if (!arg_cgroup_root)
+				return log_oom();
 			break;
 		case 'd':
 			debug = true;
@@ -208,6 +222,16 @@ static int run(int argc, char *argv[])
 	if (r != 0)
 		return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
 
+	if (!arg_cgroup_root) {
+		r = scnpm_cgroup2_find_root(&arg_cgroup_root);
+		if (r < 0) {
+			log_error_errno(r, "Cannot find the cgroup2 mount in /proc/self/mountinfo%s: %m",
+					r == -ENOENT ? " (none is mounted; pass --cgroup-root=DIR)" : "");
+			return EXIT_FAILURE;
+		}
+	}
+	arg_opt.cgroup_root = arg_cgroup_root;
+
 	r = sd_event_default(&e);
 	if (r < 0) {
 		log_error_errno(r, "Failed to allocate event loop: %m");
@@ -285,5 +309,6 @@ int main(int argc, char *argv[])
 	strv_free(arg_opt.config_files);
 	strv_free(arg_opt.reload_units);
 	strv_free(arg_opt.reapply_units);
+	free(arg_cgroup_root);
 	return ret;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,98 +10,13 @@
 
 #include <scnpm/unit-name.h>
 
+#include "applied.h"
+#include "cgroup-tree.h"
+#include "dispatch.h"
 #include "log.h"
 #include "manager.h"
+#include "unit.h"
 #include "util.h"
-
-struct rule_list {
-	char *name;
-	struct rule **rules;
-	size_t n;
-};
-
-struct unit_entry {
-	struct manager *manager;
-	char *key;		/* "manager:uid:name" */
-	char *name;
-	char *cgroup_path;
-	struct scnpm_event ev;	/* latest state; strings point at name and cgroup_path */
-	sd_event_source *timer;	/* armed while in cooldown */
-	bool pending;		/* an event arrived during the cooldown */
-	uint64_t min_generation;	/* dispatch only rules at least this new */
-	bool from_event;	/* a source reported it since the last dispatch (not a re-apply) */
-	uint64_t dispatched_id;	/* cgroup id the sinks were last told about */
-	bool dispatched;	/* the sinks have been told about this unit at least once */
-};
-
-/* Rules with a unit glob, and the exact-name index. Rebuilt when the config changes. */
-static void rule_index_free(struct manager *m)
-{
-	size_t i = 0;
-	struct rule_list *l;
-
-	while ((l = hashmap_iterate(m->exact, &i, NULL))) {
-		free(l->rules);
-		free(l->name);
-		free(l);
-	}
-	m->exact = hashmap_free(m->exact);
-	free(m->globs);
-	m->globs = NULL;
-	m->n_globs = 0;
-}
-
-static int rule_index_build(struct manager *m)
-{
-	rule_index_free(m);
-	m->exact = hashmap_new();
-	if (!m->exact)
-		return log_oom();
-
-	for (size_t i = 0; i < m->config->n_rules; i++) {
-		struct rule *r = m->config->rules[i];
-		struct rule **t;
-
-		if (r->is_glob) {
-			t = realloc(m->globs, (m->n_globs + 1) * sizeof(*t));
-			if (!t)
-				return log_oom();
-			m->globs = t;
-			m->globs[m->n_globs++] = r;
-		} else {
-			struct rule_list *l = hashmap_get(m->exact, r->pattern);
-
-			if (!l) {
-				l = calloc(1, sizeof(*l));
-				if (!l || !(l->name = strdup(r->pattern)) ||
-				    hashmap_put(m->exact, l->name, l) < 0) {
-					if (l)
-						free(l->name);
-					free(l);
-					return log_oom();
-				}
-			}
-			t = realloc(l->rules, (l->n + 1) * sizeof(*t));
-			if (!t)
-				return log_oom();
-			l->rules = t;
-			l->rules[l->n++] = r;
-		}
-	}
-	return 0;
-}
-
-static struct unit_entry *unit_entry_free(struct unit_entry *u)
-{
-	if (!u)
-		return NULL;
-	sd_event_source_disable_unref(u->timer);
-	free(u->key);
-	free(u->name);
-	free(u->cgroup_path);
-	free(u);
-	return NULL;
-}
 
 int manager_new(sd_event *e, const struct manager_options *opt, struct manager **ret)
 {
@@ -111,9 +27,12 @@ int manager_new(sd_event *e, const struct manager_options *opt, struct manager *
 		return -ENOMEM;
 	m->event = sd_event_ref(e);
 	m->opt = *opt;
+	if (!m->opt.cgroup_root)
+		m->opt.cgroup_root = "/sys/fs/cgroup";
 	m->units = hashmap_new();
+	m->applied = hashmap_new();
 	m->config = config_new();
-	if (!m->units || !m->config) {
+	if (!m->units || !m->applied || !m->config) {
 		manager_free(m);
 		return -ENOMEM;
 	}
@@ -123,15 +42,11 @@ int manager_new(sd_event *e, const struct manager_options *opt, struct manager *
 
 struct manager *manager_free(struct manager *m)
 {
-	struct unit_entry *u;
-	size_t i = 0;
-
 	if (!m)
 		return NULL;
-	while ((u = hashmap_iterate(m->units, &i, NULL)))
-		unit_entry_free(u);
-	m->units = hashmap_free(m->units);
-	rule_index_free(m);
+	unit_free_all(m);
+	applied_free_all(m);
+	rule_index_clear(&m->index);
 	sd_event_source_disable_unref(m->defer);
 	sd_event_source_disable_unref(m->status_timer);
 
@@ -174,7 +89,7 @@ int manager_add_module(struct manager *m, struct module *mod)
 	return 0;
 }
 
-static int config_load(struct manager *m, struct config **ret)
+int manager_parse_config(struct manager *m, struct config **ret)
 {
 	struct config *c;
 
@@ -204,7 +119,7 @@ int manager_load_config(struct manager *m)
 	struct config *c;
 	int r;
 
-	r = config_load(m, &c);
+	r = manager_parse_config(m, &c);
 	if (r < 0)
 		return r;
 	config_free(m->config);
@@ -232,7 +147,7 @@ static int manager_add_refusal(struct manager *m, const char *sink, const char *
 }
 
 /* Give rule to the first sink (in command-line order) that can express it. */
-static int rule_assign_sink(struct manager *m, struct rule *r)
+int manager_assign_sink(struct manager *m, struct rule *r)
 {
 	free(m->refusals);
 	m->refusals = NULL;
@@ -259,11 +174,12 @@ static int rule_assign_sink(struct manager *m, struct rule *r)
 	return -EOPNOTSUPP;
 }
 
-static void rule_release(struct rule *r)
+void manager_release_rule(struct manager *m, struct rule *r)
 {
 	if (r->sink)
 		r->sink->desc->rule_remove(r->sink->state, &r->pub);
 	r->sink = NULL;
+	applied_forget_rule(m, r);
 }
 
 /* --flush: empty every chain (or set) a rule names, once each. */
@@ -304,320 +220,120 @@ static bool unit_in(char **list, uint32_t manager, const char *name)
 	return manager != SCNPM_MANAGER_USER && strv_contains(list, name);
 }
 
-static bool rule_wanted(const struct rule *r, const struct unit_entry *u)
-{
-	if (r->generation < u->min_generation)
-		return false;
-	/* An entry of unknown manager (initial reconcile) cannot expand templates: the
-	 * sources report those units with their real manager. */
-	if (u->ev.manager == SCNPM_MANAGER_ANY && r->templated)
-		return false;
-	return rule_matches(r, u->ev.manager, u->ev.uid, u->name);
-}
-
-static void dispatch_group(struct manager *m, struct unit_entry *u, struct module *sink,
-			   bool templated, struct rule **rules, size_t n_rules)
-{
-	const struct scnpm_rule **pub;
-	struct scnpm_event ev = u->ev;
-	size_t n = 0;
-	int r;
-
-	pub = calloc(n_rules, sizeof(*pub));
-	if (!pub) {
-		log_oom();
-		return;
-	}
-	for (size_t i = 0; i < n_rules; i++)
-		if (rules[i]->sink == sink && rules[i]->templated == templated)
-			pub[n++] = &rules[i]->pub;
-	if (n == 0) {
-		free(pub);
-		return;
-	}
-
-	/* A rule whose text does not depend on the unit has one instance, whichever
-	 * manager reported the unit. */
-	if (!templated) {
-		ev.manager = SCNPM_MANAGER_ANY;
-		ev.uid = 0;
-	}
-
-	log_debug("Unit '%s' (%s): %s %zu rule(s) through %s", u->name, u->key,
-		  u->ev.change == SCNPM_UNIT_STOPPED ? "withdrawing" : "applying", n, sink->name);
-	r = sink->desc->apply(sink->state, &ev, pub, n);
-	if (r < 0)
-		log_warning_errno(r, "%s: applying rules for unit '%s' failed, ignoring: %m", sink->name,
-				  u->name);
-	free(pub);
-}
-
 static void manager_want(struct manager *m, bool reload, bool reapply);
 
-static void unit_dispatch(struct manager *m, struct unit_entry *u)
+void manager_unit_reported(struct manager *m, struct unit *u)
 {
-	struct rule **rules = NULL;
-	size_t n = 0, cap = 0;
-	struct rule_list *l;
-
-	/* -u/-a react to what the sources report, never to our own re-apply. */
-	if (u->from_event) {
-		u->from_event = false;
-		if (unit_in(m->opt.reload_units, u->ev.manager, u->name))
-			manager_want(m, true, false);
-		else if (unit_in(m->opt.reapply_units, u->ev.manager, u->name))
-			manager_want(m, false, true);
-	}
-
-	l = hashmap_get(m->exact, u->name);
-	for (size_t i = 0; i < (l ? l->n : 0) + m->n_globs; i++) {
-		struct rule *r = l && i < l->n ? l->rules[i] : m->globs[i - (l ? l->n : 0)];
-
-		if (!rule_wanted(r, u))
-			continue;
-		if (n == cap) {
-			struct rule **t;
-
-			cap = cap ? cap * 2 : 8;
-			t = realloc(rules, cap * sizeof(*t));
-			if (!t) {
-				free(rules);
-				log_oom();
-				return;
-			}
-			rules = t;
-		}
-		rules[n++] = r;
-	}
-	u->min_generation = 0;
-	u->dispatched = true;
-	u->dispatched_id = u->ev.cgroup_id;
-
-	for (size_t s = 0; s < m->n_sinks && n > 0; s++) {
-		dispatch_group(m, u, m->sinks[s], false, rules, n);
-		dispatch_group(m, u, m->sinks[s], true, rules, n);
-	}
-	free(rules);
-	manager_notify_status(m);
+	if (unit_in(m->opt.reload_units, u->kind, u->name))
+		manager_want(m, true, false);
+	else if (unit_in(m->opt.reapply_units, u->kind, u->name))
+		manager_want(m, false, true);
 }
 
-/* Once its burst is over, a stopped unit has nothing left to remember. */
-static void unit_entry_forget_stopped(struct manager *m, struct unit_entry *u)
+static bool manager_wants(struct manager *m, uint32_t kind, uint32_t uid, const char *name)
 {
-	if (u->ev.change != SCNPM_UNIT_STOPPED)
-		return;
-	hashmap_remove(m->units, u->key);
-	unit_entry_free(u);
+	return rule_index_wants(&m->index, kind, uid, name) || unit_in(m->opt.reload_units, kind, name) ||
+	       unit_in(m->opt.reapply_units, kind, name);
 }
 
-static int unit_on_cooldown(sd_event_source *s, uint64_t usec, void *userdata)
+bool manager_wants_unit(struct manager *m, const struct unit *u)
 {
-	struct unit_entry *u = userdata;
-	struct manager *m = u->manager;
-
-	if (u->pending) {
-		u->pending = false;
-		unit_dispatch(m, u);
-		(void)sd_event_source_set_time(s, usec + m->opt.cooldown_usec);
-		(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-		return 0;
-	}
-
-	/* The burst is over. */
-	u->timer = sd_event_source_disable_unref(u->timer);
-	unit_entry_forget_stopped(m, u);
-	return 0;
+	return manager_wants(m, u->kind, u->uid, u->name);
 }
 
-/* Dispatch now, or once the unit's cooldown ends. An urgent dispatch (a new cgroup)
- * goes out at once even within the cooldown, and starts it anew. */
-static void unit_trigger(struct manager *m, struct unit_entry *u, uint64_t min_generation,
-			 bool urgent)
+static int drop(struct manager *m, struct module *source, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int drop(struct manager *m, struct module *source, const char *fmt, ...)
 {
-	int r;
+	char msg[512];
+	va_list ap;
 
-	if (u->timer && !urgent) {
-		/* Keep the lowest generation asked for since the last dispatch. */
-		if (!u->pending || min_generation < u->min_generation)
-			u->min_generation = min_generation;
-		u->pending = true;
-		return;
-	}
-
-	if (u->timer && u->pending && u->min_generation < min_generation)
-		min_generation = u->min_generation;
-	u->pending = false;
-	u->min_generation = min_generation;
-	unit_dispatch(m, u);
-
-	if (m->opt.cooldown_usec == 0) {
-		unit_entry_forget_stopped(m, u);
-		return;
-	}
-	if (u->timer) {
-		r = sd_event_source_set_time_relative(u->timer, m->opt.cooldown_usec);
-		if (r >= 0)
-			r = sd_event_source_set_enabled(u->timer, SD_EVENT_ONESHOT);
-	} else {
-		r = sd_event_add_time_relative(m->event, &u->timer, CLOCK_MONOTONIC,
-					       m->opt.cooldown_usec, USEC_PER_MSEC, unit_on_cooldown, u);
-		if (r >= 0)
-			(void)sd_event_source_set_description(u->timer, "unit-cooldown");
-	}
-	if (r < 0)
-		log_warning_errno(r, "Failed to arm cooldown timer for '%s', ignoring: %m", u->name);
-}
-
-static int unit_entry_get(struct manager *m, uint32_t manager, uint32_t uid, const char *name,
-			  struct unit_entry **ret)
-{
-	_cleanup_free_ char *key = NULL;
-	struct unit_entry *u;
-
-	if (asprintf(&key, "%" PRIu32 ":%" PRIu32 ":%s", manager, uid, name) < 0)
-		return -ENOMEM;
-	u = hashmap_get(m->units, key);
-	if (!u) {
-		u = calloc(1, sizeof(*u));
-		if (!u)
-			return -ENOMEM;
-		u->manager = m;
-		u->key = TAKE_PTR(key);
-		u->name = strdup(name);
-		if (!u->name || hashmap_put(m->units, u->key, u) < 0) {
-			unit_entry_free(u);
-			return -ENOMEM;
-		}
-		u->ev = (struct scnpm_event){
-			.size = sizeof(struct scnpm_event),
-			.change = SCNPM_UNIT_CHANGED,
-			.unit = u->name,
-			.manager = manager,
-			.uid = uid,
-		};
-	}
-	*ret = u;
-	return 0;
-}
-
-/*
- * Fold a validated event into the unit's remembered state. Sources that know cgroups
- * (cgroupfs) are the authority on where a unit is, and report themselves when its cgroup
- * goes; an event without cgroup information (the journal) never overrides what one of
- * them said, it only asks to look again. Otherwise a journal "stopped" for the old run
- * of a restarted unit, which arrives after cgroupfs saw the new cgroup, would withdraw
- * the rule for the new one.
- */
-static int unit_entry_update(struct unit_entry *u, const struct scnpm_event *ev, const char *path,
-			     unsigned level)
-{
-	uint32_t change = ev->change;
-
-	if (path && change != SCNPM_UNIT_STOPPED) {
-		char *p = strdup(path);
-
-		if (!p)
-			return -ENOMEM;
-		free(u->cgroup_path);
-		u->cgroup_path = p;
-		u->ev.cgroup_id = ev->cgroup_id;
-		u->ev.cgroup_level = level;
-	} else if (!path && u->cgroup_path) {
-		if (change == SCNPM_UNIT_STOPPED)
-			change = SCNPM_UNIT_CHANGED;
-	} else if (change == SCNPM_UNIT_STOPPED) {
-		free(u->cgroup_path);
-		u->cgroup_path = NULL;
-		u->ev.cgroup_id = 0;
-		u->ev.cgroup_level = 0;
-	}
-
-	u->ev.change = change;
-	u->ev.cgroup_path = u->cgroup_path;
-	u->ev.timestamp = ev->timestamp ?: now_usec();
-	return 0;
-}
-
-static bool unit_has_rules(struct manager *m, uint32_t manager, uint32_t uid, const char *name)
-{
-	struct rule_list *l = hashmap_get(m->exact, name);
-
-	for (size_t i = 0; l && i < l->n; i++)
-		if (rule_matches(l->rules[i], manager, uid, name))
-			return true;
-	for (size_t i = 0; i < m->n_globs; i++)
-		if (rule_matches(m->globs[i], manager, uid, name))
-			return true;
-	return false;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	m->n_dropped++;
+	log_warning("%s: dropping %s", source->name, msg);
+	return -EINVAL;
 }
 
 int manager_handle_event(struct manager *m, struct module *source, const struct scnpm_event *ev)
 {
-	struct unit_entry *u;
-	unsigned level = 0;
+	uint32_t kind, uid;
+	struct unit *u;
 	bool urgent;
-	int r;
 
 	/* Modules are foreign code and names may come from users: check everything. */
-	if (!ev || ev->size < offsetof(struct scnpm_event, timestamp) + sizeof(ev->timestamp)) {
-		m->n_dropped++;
-		log_warning("%s: dropping malformed event (struct too short)", source->name);
-		return -EINVAL;
-	}
+	if (!ev || ev->size < offsetof(struct scnpm_event, timestamp) + sizeof(ev->timestamp))
+		return drop(m, source, "malformed event (struct too short)");
 	if (!scnpm_unit_name_is_valid(ev->unit)) {
 		_cleanup_free_ char *esc = ev->unit ? cescape_trunc(ev->unit, 80) : NULL;
 
-		m->n_dropped++;
-		log_warning("%s: dropping event for invalid unit name '%s'", source->name,
-			    esc ?: "(null)");
-		return -EINVAL;
+		return drop(m, source, "event for invalid unit name '%s'", esc ?: "(null)");
 	}
 	if (ev->change < SCNPM_UNIT_STARTED || ev->change > SCNPM_UNIT_CHANGED ||
-	    ev->manager > SCNPM_MANAGER_USER) {
-		m->n_dropped++;
-		log_warning("%s: dropping event for '%s' with unknown change %u or manager %u",
-			    source->name, ev->unit, (unsigned)ev->change, (unsigned)ev->manager);
-		return -EINVAL;
-	}
+	    ev->manager > SCNPM_MANAGER_USER)
+		return drop(m, source, "event for '%s' with unknown change %u or manager %u", ev->unit,
+			    (unsigned)ev->change, (unsigned)ev->manager);
+	kind = ev->manager;
+	uid = kind == SCNPM_MANAGER_USER ? ev->uid : 0;
 	if (ev->cgroup_path) {
-		level = scnpm_cgroup_path_level(ev->cgroup_path);
+		unsigned level = scnpm_cgroup_path_level(ev->cgroup_path);
+		uint32_t owner, owner_uid;
+		const char *owner_unit;
+
 		if (level == 0 || (ev->cgroup_level != 0 && ev->cgroup_level != level)) {
 			_cleanup_free_ char *esc = cescape_trunc(ev->cgroup_path, 120);
 
-			m->n_dropped++;
-			log_warning("%s: dropping event for '%s': invalid cgroup path '%s'", source->name,
-				    ev->unit, esc ?: "");
-			return -EINVAL;
+			return drop(m, source, "event for '%s': invalid cgroup path '%s'", ev->unit,
+				    esc ?: "");
 		}
+		/* The path must be that unit's in that manager: a user owns the subtree of
+		 * their manager and names its cgroups, nothing more. */
+		if (cgroup_path_owner(ev->cgroup_path, &owner, &owner_uid, &owner_unit) < 0 ||
+		    !streq(owner_unit, ev->unit) ||
+		    (kind != SCNPM_MANAGER_ANY && (owner != kind || owner_uid != uid))) {
+			_cleanup_free_ char *esc = cescape_trunc(ev->cgroup_path, 120);
+
+			return drop(m, source, "event for '%s' (manager %u, uid %u): cgroup '%s' is not that unit's",
+				    ev->unit, (unsigned)kind, (unsigned)uid, esc ?: "");
+		}
+		kind = owner;
+		uid = owner_uid;
 	}
 
-	if (!unit_has_rules(m, ev->manager, ev->manager == SCNPM_MANAGER_USER ? ev->uid : 0, ev->unit) &&
-	    !unit_in(m->opt.reload_units, ev->manager, ev->unit) &&
-	    !unit_in(m->opt.reapply_units, ev->manager, ev->unit))
+	if (!manager_wants(m, kind, uid, ev->unit))
 		return 0;
 
 	log_debug("%s: unit '%s' %s (manager %u, uid %u%s%s)", source->name, ev->unit,
 		  ev->change == SCNPM_UNIT_STARTED   ? "started"
 		  : ev->change == SCNPM_UNIT_STOPPED ? "stopped"
 						     : "changed",
-		  (unsigned)ev->manager, (unsigned)ev->uid, ev->cgroup_path ? ", cgroup " : "",
+		  (unsigned)kind, (unsigned)uid, ev->cgroup_path ? ", cgroup " : "",
 		  ev->cgroup_path ?: "");
 
-	r = unit_entry_get(m, ev->manager, ev->manager == SCNPM_MANAGER_USER ? ev->uid : 0, ev->unit, &u);
-	if (r < 0)
-		return log_oom();
-	/* A new incarnation of the unit is applied at once, cooldown or not: a cgroup the
-	 * sinks have not seen yet (how a cgroup source gets the rule in place before the
-	 * unit's first packet), or a start after a stop (the journal's restart). The
-	 * cooldown coalesces what adds nothing new. */
-	urgent = ev->change != SCNPM_UNIT_STOPPED &&
-		 ((ev->cgroup_id != 0 && ev->cgroup_id != u->dispatched_id) ||
-		  (ev->change == SCNPM_UNIT_STARTED && u->ev.change == SCNPM_UNIT_STOPPED));
-	r = unit_entry_update(u, ev, ev->cgroup_path, level);
-	if (r < 0)
-		return log_oom();
-	u->from_event = true;
-	unit_trigger(m, u, 0, urgent);
+	u = unit_get(m, kind, uid, ev->unit, true);
+	if (!u)
+		return -ENOMEM;
+
+	/* A new incarnation goes out at once, cooldown or not: a cgroup the sinks were not
+	 * told about (how a cgroup source gets the rule in place before the unit's first
+	 * packet), or a start after the last look found none (the journal's restart). */
+	if (ev->cgroup_path && ev->change != SCNPM_UNIT_STOPPED) {
+		uint64_t id = ev->cgroup_id;
+		char *p = strdup(ev->cgroup_path);
+
+		if (!p)
+			return log_oom();
+		free(u->cgroup_hint);
+		u->cgroup_hint = p;
+		if (id == 0 && cgroup_tree_id(m->opt.cgroup_root, p, &id) < 0)
+			id = 0;
+		urgent = id != u->cgroup_id;
+	} else
+		urgent = ev->change == SCNPM_UNIT_STARTED && (u->stop_reported || !u->present);
+	u->stop_reported = ev->change == SCNPM_UNIT_STOPPED;
+
+	unit_triggered(u, urgent);
 	return 0;
 }
 
@@ -625,6 +341,16 @@ void manager_handle_report(struct manager *m, struct module *sink, const struct 
 			   const struct scnpm_event *unit, uint32_t result, const char *message)
 {
 	const char *name = unit && unit->unit ? unit->unit : rule->unit;
+	struct applied *a = NULL;
+
+	if (unit && unit->unit && result != SCNPM_RESULT_REFUSED)
+		a = applied_find(m, container_of(rule, struct rule, pub), unit->manager, unit->uid,
+				 unit->unit);
+	if (a) {
+		a->result = result;
+		if (result == SCNPM_RESULT_SKIPPED)
+			a->cgroup_id = 0; /* not in the kernel: send again on the next look */
+	}
 
 	switch (result) {
 	case SCNPM_RESULT_APPLIED:
@@ -657,8 +383,8 @@ static int manager_on_status(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct manager *m = userdata;
 
-	(void)sd_notifyf(false, "STATUS=%zu rules, %zu units tracked; applied %u, skipped %u, failed %u",
-			 m->config->n_rules, hashmap_size(m->units), m->n_applied, m->n_skipped,
+	(void)sd_notifyf(false, "STATUS=%zu rules, %zu instances; applied %u, skipped %u, failed %u",
+			 m->config->n_rules, hashmap_size(m->applied), m->n_applied, m->n_skipped,
 			 m->n_failed);
 	return 0;
 }
@@ -691,207 +417,9 @@ void manager_notify_status_now(struct manager *m)
 	(void)manager_on_status(NULL, 0, m);
 }
 
-/* Queue a dispatch for every unit: the exact names of the rules (as an entry of unknown
- * manager) and every live unit the sources told us about. With only_new, units the sinks
- * were told about already are left alone (the initial reconcile: sources report what
- * runs while they start, and each of those units was dispatched then). */
-static void reapply(struct manager *m, uint64_t min_generation, bool only_new)
+void manager_reapply_all(struct manager *m)
 {
-	struct unit_entry **list = NULL, *u;
-	size_t n = 0, i = 0;
-	struct rule_list *l;
-
-	while ((l = hashmap_iterate(m->exact, &i, NULL))) {
-		if (unit_entry_get(m, SCNPM_MANAGER_ANY, 0, l->name, &u) < 0) {
-			log_oom();
-			return;
-		}
-	}
-
-	/* Collect first: a dispatch may free a stopped entry. */
-	list = calloc(hashmap_size(m->units) + 1, sizeof(*list));
-	if (!list) {
-		log_oom();
-		return;
-	}
-	i = 0;
-	while ((u = hashmap_iterate(m->units, &i, NULL)))
-		if (u->ev.change != SCNPM_UNIT_STOPPED && !(only_new && u->dispatched))
-			list[n++] = u;
-	for (i = 0; i < n; i++)
-		unit_trigger(m, list[i], min_generation, false);
-	free(list);
-}
-
-void manager_reapply_all(struct manager *m, uint64_t min_generation)
-{
-	reapply(m, min_generation, false);
-}
-
-/* Running rules with the same unit and command, for matching a reloaded config. */
-struct rule_slot {
-	char *key;
-	struct rule **rules;
-	size_t n, taken;
-};
-
-static void rule_slots_free(struct hashmap *slots)
-{
-	struct rule_slot *s;
-	size_t i = 0;
-
-	while ((s = hashmap_iterate(slots, &i, NULL))) {
-		free(s->key);
-		free(s->rules);
-		free(s);
-	}
-	hashmap_free(slots);
-}
-
-static int rule_slots_build(struct config *c, struct hashmap **ret)
-{
-	struct hashmap *slots = hashmap_new();
-
-	if (!slots)
-		return -ENOMEM;
-	for (size_t i = 0; i < c->n_rules; i++) {
-		struct rule *o = c->rules[i];
-		_cleanup_free_ char *key = NULL;
-		struct rule_slot *s;
-		struct rule **t;
-
-		if (asprintf(&key, "%s\n%s", o->unit_spec, o->text) < 0)
-			goto oom;
-		s = hashmap_get(slots, key);
-		if (!s) {
-			s = calloc(1, sizeof(*s));
-			if (!s)
-				goto oom;
-			s->key = TAKE_PTR(key);
-			if (hashmap_put(slots, s->key, s) < 0) {
-				free(s->key);
-				free(s);
-				goto oom;
-			}
-		}
-		t = realloc(s->rules, (s->n + 1) * sizeof(*t));
-		if (!t)
-			goto oom;
-		s->rules = t;
-		s->rules[s->n++] = o;
-	}
-	*ret = slots;
-	return 0;
-oom:
-	rule_slots_free(slots);
-	return -ENOMEM;
-}
-
-/* Re-read the configuration. On any error keep the running one (and the kernel) as is;
- * otherwise withdraw rules that left it, hand new ones to their sinks and apply them.
- * A rule found again (same unit, same command) keeps its sink state: only its file:line
- * may move. */
-int manager_reload(struct manager *m, bool reapply_all)
-{
-	struct hashmap *slots = NULL;
-	uint64_t gen = m->generation + 1;
-	size_t n_new = 0, n_gone = 0;
-	struct config *c;
-	int r;
-
-	log_info("Reloading configuration");
-	r = config_load(m, &c);
-	if (r < 0) {
-		log_error("Reload failed, keeping the running configuration and the applied rules");
-		return r;
-	}
-	r = rule_slots_build(m->config, &slots);
-	if (r < 0) {
-		config_free(c);
-		return log_oom();
-	}
-	for (size_t i = 0; i < m->config->n_rules; i++)
-		m->config->rules[i]->kept = false;
-
-	for (size_t i = 0; i < c->n_rules; i++) {
-		struct rule *nr = c->rules[i], *o;
-		_cleanup_free_ char *key = NULL;
-		struct rule_slot *s;
-
-		if (asprintf(&key, "%s\n%s", nr->unit_spec, nr->text) < 0) {
-			r = log_oom();
-			goto rollback;
-		}
-		s = hashmap_get(slots, key);
-		if (s && s->taken < s->n) {
-			o = s->rules[s->taken++];
-			o->kept = true;
-			free(o->file);
-			o->file = TAKE_PTR(nr->file);
-			o->line = nr->line;
-			o->pub.file = o->file;
-			o->pub.line = o->line;
-			rule_free(nr);
-			c->rules[i] = o;
-			continue;
-		}
-
-		nr->generation = gen;
-		r = rule_assign_sink(m, nr);
-		if (r < 0) {
-			log_error("Reload failed, keeping the running configuration and the applied rules");
-			goto rollback;
-		}
-		n_new++;
-	}
-
-	/* Success: withdraw what left the configuration. Kept rule objects move to c. */
-	for (size_t k = 0; k < m->config->n_rules; k++) {
-		struct rule *o = m->config->rules[k];
-
-		if (o->kept)
-			continue;
-		log_debug("%s:%u: rule for '%s' left the configuration, withdrawing", o->file, o->line,
-			  o->unit_spec);
-		rule_release(o);
-		rule_free(o);
-		n_gone++;
-	}
-	m->config->n_rules = 0;
-	config_free(m->config);
-	m->config = c;
-	m->generation = gen;
-	rule_slots_free(slots);
-
-	r = rule_index_build(m);
-	if (r < 0)
-		return r;
-
-	log_notice("Configuration reloaded: %zu rules, %zu new, %zu withdrawn", c->n_rules, n_new,
-		   n_gone);
-	if (reapply_all) {
-		if (m->opt.flush && manager_flush(m) < 0)
-			log_warning("Flushing after reload failed, continuing");
-		manager_reapply_all(m, 0);
-	} else if (n_new > 0)
-		manager_reapply_all(m, gen);
-	manager_notify_status(m);
-	return 0;
-
-rollback:
-	/* Give back what new rules took; old rule objects stay with the running config. */
-	for (size_t i = 0; i < c->n_rules; i++) {
-		struct rule *x = c->rules[i];
-
-		if (x->kept) {
-			x->kept = false;
-			c->rules[i] = NULL;
-		} else
-			rule_release(x);
-	}
-	config_free(c);
-	rule_slots_free(slots);
-	return r;
+	dispatch_all(m, DISPATCH_FORCE, 0);
 }
 
 static int manager_on_defer(sd_event_source *s, void *userdata)
@@ -904,7 +432,7 @@ static int manager_on_defer(sd_event_source *s, void *userdata)
 		(void)manager_reload(m, true);
 	else if (reapply) {
 		log_info("Re-applying all rules");
-		manager_reapply_all(m, 0);
+		manager_reapply_all(m);
 	}
 	return 0;
 }
@@ -967,13 +495,13 @@ int manager_start(struct manager *m)
 	m->generation = 1;
 	for (size_t i = 0; i < m->config->n_rules; i++) {
 		m->config->rules[i]->generation = m->generation;
-		r = rule_assign_sink(m, m->config->rules[i]);
+		r = manager_assign_sink(m, m->config->rules[i]);
 		if (r < 0)
 			return r;
 	}
-	r = rule_index_build(m);
+	r = rule_index_build(&m->index, m->config);
 	if (r < 0)
-		return r;
+		return log_oom();
 
 	if (m->opt.flush) {
 		r = manager_flush(m);
@@ -989,9 +517,9 @@ int manager_start(struct manager *m)
 		if ((r = module_start(m->sources[i])) < 0)
 			return r;
 
-	/* Initial reconcile: every rule once. Units the sources reported while starting
-	 * are dispatched already: this only adds the rest. */
-	reapply(m, 0, true);
+	/* Initial reconcile: every rule once. What the sources reported while starting
+	 * went out already and is unchanged: this only adds the rest. */
+	dispatch_all(m, 0, 0);
 	log_debug("Started: %zu rules, %zu sources, %zu sinks", m->config->n_rules, m->n_sources,
 		  m->n_sinks);
 	return 0;

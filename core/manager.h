@@ -2,16 +2,17 @@
 #pragma once
 
 /*
- * The manager owns the configuration and routes unit events to rules:
+ * The manager owns the configuration, the modules and the router:
  *
- *   source --emit()--> validate --> unit entry (coalesce, cooldown) --> matching rules
- *          --> sink->apply(unit state, rules of that sink)
+ *   source --emit()--> validate --> unit entry (unit.h: cooldown) --> dispatch.h: look
+ *   at the cgroup tree, compare with what the sinks were told (applied.h) --> sink->apply()
+ *   for what differs
  *
- * A unit entry is keyed by (manager, uid, unit name) and remembers the unit's latest
- * state. The first event of a burst is dispatched at once; events that arrive within the
- * cooldown are folded into the entry and dispatched once when it ends. Sinks are
- * level-triggered: each dispatch says "make the kernel match this state", so coalescing
- * loses nothing.
+ * Events are hints: what is applied follows the cgroup tree at the moment of applying
+ * (cgroup-tree.h), never what an event claims. The rule index (rule-index.h) answers
+ * "which rules match this unit"; a reload (reload.c) is planned in full before anything
+ * that runs is touched. This file: module lifecycle, event intake, results, status and
+ * -u/-a.
  */
 
 #include <stdbool.h>
@@ -24,6 +25,9 @@
 #include "config.h"
 #include "hashmap.h"
 #include "loader.h"
+#include "rule-index.h"
+
+struct unit;
 
 struct manager_options {
 	uint64_t cooldown_usec;
@@ -31,6 +35,7 @@ struct manager_options {
 	char **reload_units;	/* -u: re-read config and re-apply all on their events */
 	char **reapply_units;	/* -a: re-apply all on their events */
 	char **config_files;
+	const char *cgroup_root;	/* the cgroup2 mount (borrowed) */
 };
 
 struct manager {
@@ -41,12 +46,12 @@ struct manager {
 	size_t n_sources, n_sinks;
 
 	struct config *config;
-	struct hashmap *exact;	/* unit name -> struct rule_list, rules naming it exactly */
-	struct rule **globs;	/* rules with a unit glob */
-	size_t n_globs;
+	struct rule_index index;
 	uint64_t generation;
+	unsigned pass;		/* numbers passes over rules (struct rule.mark) */
 
-	struct hashmap *units;	/* "manager:uid:name" -> struct unit_entry */
+	struct hashmap *units;	/* "manager:uid:name" -> struct unit (unit.h) */
+	struct hashmap *applied;	/* -> struct applied (applied.h) */
 
 	sd_event_source *defer;	/* runs deferred reload/reapply */
 	sd_event_source *status_timer;	/* STATUS= to systemd, at most once a second */
@@ -68,21 +73,35 @@ int manager_add_module(struct manager *m, struct module *mod);
 
 /* Parse the configuration files. Error: -errno, logged with file:line. */
 int manager_load_config(struct manager *m);
+/* The same into a new config, leaving the running one alone. */
+int manager_parse_config(struct manager *m, struct config **ret);
 
-/* init modules, give rules to sinks, --flush, start sinks then sources, queue every rule
- * once (initial reconcile). Error: -errno, logged. */
+/* init modules, give rules to sinks, --flush, start sinks then sources, apply every rule
+ * (initial reconcile). Error: -errno, logged. */
 int manager_start(struct manager *m);
 
-/* Re-read the configuration (SIGHUP). Keeps everything as it is on error. */
+/* Re-read the configuration (SIGHUP, -u). Nothing that runs changes on error; with
+ * reapply_all everything is re-applied either way (-u: the firewall was reloaded). */
 int manager_reload(struct manager *m, bool reapply_all);
 
-/* Queue every rule once more (-a, after -u). */
-void manager_reapply_all(struct manager *m, uint64_t min_generation);
+/* Re-apply every rule for every unit now (-a, after -u). */
+void manager_reapply_all(struct manager *m);
+
+/* Give rule to the first sink (in command-line order) that can express it. */
+int manager_assign_sink(struct manager *m, struct rule *r);
+/* A rule leaves: its sink withdraws it. */
+void manager_release_rule(struct manager *m, struct rule *r);
 
 /* From host.c */
 int manager_handle_event(struct manager *m, struct module *source, const struct scnpm_event *ev);
 void manager_handle_report(struct manager *m, struct module *sink, const struct scnpm_rule *rule,
 			   const struct scnpm_event *unit, uint32_t result, const char *message);
+
+/* Does any rule, -u or -a still want events of u? */
+bool manager_wants_unit(struct manager *m, const struct unit *u);
+
+/* From dispatch.c: a source reported u (-u/-a look at this). */
+void manager_unit_reported(struct manager *m, struct unit *u);
 
 void manager_notify_status(struct manager *m);
 void manager_notify_status_now(struct manager *m);

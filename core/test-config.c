@@ -199,7 +199,7 @@ Test(config, patterns_and_qualifiers)
 	cr_assert(eq(sz, c->n_rules, 3));
 	cr_assert(rule_matches(c->rules[0], SCNPM_MANAGER_SYSTEM, 0, "a.service"));
 	cr_assert(not(rule_matches(c->rules[0], SCNPM_MANAGER_USER, 0, "a.service")));
-	cr_assert(rule_matches(c->rules[0], SCNPM_MANAGER_ANY, 0, "a.service"));
+	cr_assert(not(rule_matches(c->rules[0], SCNPM_MANAGER_ANY, 0, "a.service")));
 	cr_assert(rule_matches(c->rules[1], SCNPM_MANAGER_USER, 1000, "app-firefox-1234.scope"));
 	cr_assert(rule_matches(c->rules[1], SCNPM_MANAGER_USER, 0, "app-x.scope"));
 	cr_assert(not(rule_matches(c->rules[1], SCNPM_MANAGER_SYSTEM, 0, "app-x.scope")));
@@ -210,6 +210,44 @@ Test(config, patterns_and_qualifiers)
 	cr_assert(not(c->rules[0]->templated));
 	cr_assert(c->rules[1]->is_glob);
 	config_free(c);
+}
+
+Test(config, literal_and_unit_bound_rules)
+{
+	struct config *c;
+	char *error;
+
+	cr_assert(eq(int, parse("# a.service :: add rule ip t c socket cgroupv2 level 2 \"system.slice/a.service\" accept\n"
+				"# b.service :: add rule ip t c socket cgroupv2 level 1 { \"b.slice\", /c.slice } accept\n"
+				"# d.service :: add rule ip t c tcp dport 25 accept\n"
+				"# e.service :: add rule ip t c socket cgroupv2 level %{level} %{cgroup} accept\n"
+				"# any/f.service :: add rule ip t c meta mark 1\n"
+				"# g\\x2dh.service :: add rule ip t c meta mark 1\n",
+				&c, &error), 0));
+	cr_assert(eq(sz, c->n_rules, 6));
+	/* literal: the text names the cgroups; any manager's event is a reason to look */
+	cr_assert(rule_is_literal(c->rules[0]));
+	cr_assert(eq(str, c->rules[0]->cgroup_paths[0], "system.slice/a.service"));
+	cr_assert(rule_matches(c->rules[0], SCNPM_MANAGER_USER, 1000, "a.service"));
+	cr_assert(eq(str, c->rules[1]->cgroup_paths[0], "b.slice"));
+	cr_assert(eq(str, c->rules[1]->cgroup_paths[1], "c.slice"));
+	cr_assert(eq(ptr, c->rules[1]->cgroup_paths[2], NULL));
+	/* unit-bound: unqualified means system units only */
+	cr_assert(not(rule_is_literal(c->rules[2])));
+	cr_assert(rule_matches(c->rules[2], SCNPM_MANAGER_SYSTEM, 0, "d.service"));
+	cr_assert(not(rule_matches(c->rules[2], SCNPM_MANAGER_USER, 1000, "d.service")));
+	cr_assert(not(rule_is_literal(c->rules[3])));
+	cr_assert(not(rule_matches(c->rules[3], SCNPM_MANAGER_USER, 1000, "e.service")));
+	cr_assert(rule_matches(c->rules[4], SCNPM_MANAGER_USER, 1000, "f.service"));
+	cr_assert(rule_matches(c->rules[4], SCNPM_MANAGER_SYSTEM, 0, "f.service"));
+	/* as systemctl matches: a backslash is literal */
+	cr_assert(rule_matches(c->rules[5], SCNPM_MANAGER_SYSTEM, 0, "g\\x2dh.service"));
+	config_free(c);
+
+	cr_assert(lt(int, parse("# a.service :: add rule ip t c socket cgroupv2 level 2 \"system.slice/../x\" accept\n",
+				&c, &error), 0));
+	cr_assert(ne(ptr, strstr(error, ":1: invalid cgroup path 'system.slice/../x'"), NULL), "%s", error);
+	free(error);
 }
 
 /* Random bytes and random mutations of valid configs: never a crash, always either

@@ -2,13 +2,16 @@
 /*
  * The router, driven one sd-event iteration at a time, with the stand-in source and sink
  * from tests/lib: events go in through a pipe, and the sink's log and held state show
- * what the core asked of it.
+ * what the core asked of it. The cgroup tree the core looks at is a directory tree of
+ * the same shape in a temporary directory (--cgroup-root): events are only hints, what
+ * exists there decides.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -24,7 +27,7 @@ struct fixture {
 	struct manager *m;
 	int pipe[2];
 	char dir[64];
-	char log[128], conf[128];
+	char log[128], conf[128], cg[128];
 	char **logs; /* captured daemon messages */
 	char *files[2];
 };
@@ -100,6 +103,8 @@ static void setup(void)
 	cr_assert(ne(ptr, mkdtemp(fx.dir), NULL));
 	snprintf(fx.log, sizeof(fx.log), "%s/sink.log", fx.dir);
 	snprintf(fx.conf, sizeof(fx.conf), "%s/nftables.conf", fx.dir);
+	snprintf(fx.cg, sizeof(fx.cg), "%s/cgroup", fx.dir);
+	cr_assert(eq(int, mkdir(fx.cg, 0755), 0));
 	cr_assert(eq(int, pipe2(fx.pipe, O_CLOEXEC | O_NONBLOCK), 0));
 	cr_assert(eq(int, sd_event_new(&fx.e), 0));
 	log_set_max_level(LOG_DEBUG);
@@ -131,6 +136,7 @@ static int start(const char *conf, struct manager_options opt, const char *sink_
 	write_file(fx.conf, conf);
 	fx.files[0] = fx.conf;
 	opt.config_files = fx.files;
+	opt.cgroup_root = fx.cg;
 	cr_assert(eq(int, manager_new(fx.e, &opt, &fx.m), 0));
 
 	snprintf(spec, sizeof(spec), "test:fd=%d", fx.pipe[0]);
@@ -156,6 +162,42 @@ static void send_event(const char *line)
 	cr_assert(eq(long, write(fx.pipe[1], "\n", 1), 1L));
 }
 
+/* mkdir -p / rmdir of a cgroup below the fake root */
+static void mkcg(const char *path)
+{
+	char p[512];
+
+	snprintf(p, sizeof(p), "%s/%s", fx.cg, path);
+	for (char *s = p + strlen(fx.cg) + 1; (s = strchr(s, '/')); s++) {
+		*s = '\0';
+		(void)mkdir(p, 0755);
+		*s = '/';
+	}
+	cr_assert(eq(int, mkdir(p, 0755), 0), "mkdir %s", p);
+}
+
+/* The cgroup goes. Its directory moves out of the tree instead of being removed, so that
+ * the file system cannot give the next one the same inode number: cgroup2 never reuses
+ * an id, and the router tells cgroups apart by id. */
+static void rmcg(const char *path)
+{
+	static unsigned n;
+	char p[512], grave[256];
+
+	snprintf(p, sizeof(p), "%s/%s", fx.cg, path);
+	snprintf(grave, sizeof(grave), "%s/gone-%u", fx.dir, n++);
+	cr_assert(eq(int, rename(p, grave), 0), "rmdir %s", p);
+}
+
+static bool holds(const char *substring)
+{
+	char *h = held();
+	bool r = strstr(h, substring) != NULL;
+
+	free(h);
+	return r;
+}
+
 /* Run until the loop has nothing more to do right now. */
 static void run_pending(void)
 {
@@ -163,23 +205,39 @@ static void run_pending(void)
 		;
 }
 
+
 static const char conf_basic[] =
 	"flush ruleset\n"
 	"# a.service :: add rule inet f c socket cgroupv2 level 2 \"system.slice/a.service\" accept\n"
 	"# a.service :: add rule inet f c tcp dport 25 socket cgroupv2 level 2 \"system.slice/a.service\" accept\n"
 	"# b.service :: add rule inet f c2 socket cgroupv2 level 2 \"system.slice/b.service\" accept\n";
 
+#define A_STARTED "apply a.service 0:0 started system.slice/a.service :: "
+
 Test(manager, initial_reconcile)
 {
+	mkcg("system.slice/a.service");
 	cr_assert(eq(int, start(conf_basic, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
-	/* every rule handed to the sink once, then applied once */
+	/* every rule handed to the sink once; what exists applied once, with its path */
 	cr_assert(eq(u32, count(fx.log, "rule_add "), 3));
-	cr_assert(eq(u32, count(fx.log, "apply a.service 0:0 changed - :: add rule inet f c socket"), 1));
-	cr_assert(eq(u32, count(fx.log, "apply a.service 0:0 changed - :: add rule inet f c tcp"), 1));
-	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 changed - :: "), 1));
+	cr_assert(eq(u32, count(fx.log, A_STARTED "add rule inet f c socket"), 1));
+	cr_assert(eq(u32, count(fx.log, A_STARTED "add rule inet f c tcp"), 1));
+	cr_assert(eq(u32, count(fx.log, "apply b.service"), 0), "b.service has no cgroup");
 	cr_assert(eq(u32, count(fx.log, "flush "), 0));
 	run_pending();
-	cr_assert(eq(u32, count(fx.log, "apply "), 3));
+	cr_assert(eq(u32, count(fx.log, "apply "), 2));
+}
+
+Test(manager, literal_rule_once_at_start_whatever_the_sources_say)
+{
+	mkcg("system.slice/a.service");
+	/* reported while the source starts, as cgroupfs's scan and the journal would */
+	send_event("started\tsystem\ta.service\tsystem.slice/a.service");
+	send_event("started\tsystem\ta.service");
+	cr_assert(eq(int, start(conf_basic, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, A_STARTED "add rule inet f c socket"), 1));
+	cr_assert(eq(u32, count(fx.log, "apply "), 2));
 }
 
 Test(manager, flush_each_chain_once)
@@ -203,129 +261,211 @@ Test(manager, flush_missing_chain_fails)
 Test(manager, event_routing_and_validation)
 {
 	cr_assert(eq(int, start(conf_basic, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
+	mkcg("system.slice/a.service");
 	send_event("started\tsystem\ta.service\tsystem.slice/a.service\t42");
 	send_event("started\tsystem\tunrelated.service");
 	send_event("started\tsystem\ta\";add rule inet f c accept;.service");
 	send_event("started\tsystem\ta.service\tsystem.slice/../a.service");
 	send_event("raw-short");
+	/* a path that is not that unit's in that manager */
+	send_event("started\tuser:1000\ta.service\tsystem.slice/a.service");
+	send_event("started\tsystem\ta.service\tuser.slice/user-1000.slice/user@1000.service/app.slice/a.service");
+	send_event("started\tsystem\ta.service\tsystem.slice/d.service/a.service");
 	run_pending();
-	/* non-templated rules: one instance whichever manager reported the unit */
-	cr_assert(eq(u32, count(fx.log, "apply a.service 0:0 started system.slice/a.service :: "), 2));
+	cr_assert(eq(u32, count(fx.log, A_STARTED), 2));
+	cr_assert(eq(u32, count(fx.log, "apply "), 2));
 	cr_assert(eq(u32, count(fx.log, "unrelated"), 0));
 	cr_assert(eq(u32, count(fx.log, "add rule inet f c accept;"), 0));
 	cr_assert(logged("dropping event for invalid unit name 'a\\\";add rule"), "hostile name not reported");
 	cr_assert(logged("invalid cgroup path 'system.slice/../a.service'"));
 	cr_assert(logged("struct too short"));
-	cr_assert(eq(u32, fx.m->n_dropped, 3));
+	cr_assert(logged("cgroup 'system.slice/d.service/a.service' is not that unit's"));
+	cr_assert(eq(u32, fx.m->n_dropped, 6));
+}
+
+/* The issue's first scenario: a user's same-named unit, and forged stops, change nothing
+ * for a literal rule whose cgroup is unchanged. */
+static const char conf_victim[] =
+	"# victim.service :: add rule inet f allow socket cgroupv2 level 2 \"system.slice/victim.service\" accept\n"
+	"# guarded.service :: add rule inet f deny socket cgroupv2 level 2 \"system.slice/guarded.service\" drop\n";
+
+Test(manager, user_manager_cannot_move_a_system_literal_rule)
+{
+	mkcg("system.slice/victim.service");
+	mkcg("system.slice/guarded.service");
+	cr_assert(eq(int, start(conf_victim, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply "), 2));
+
+	/* systemctl --user start/stop victim.service, as the journal reports it */
+	send_event("started\tuser:1000\tvictim.service");
+	send_event("stopped\tuser:1000\tvictim.service");
+	/* mkdir + rmdir in the user's own subtree, as cgroupfs reports it */
+	mkcg("user.slice/user-1000.slice/user@1000.service/app.slice/guarded.service");
+	send_event("started\tuser:1000\tguarded.service\tuser.slice/user-1000.slice/user@1000.service/app.slice/guarded.service");
+	run_pending();
+	rmcg("user.slice/user-1000.slice/user@1000.service/app.slice/guarded.service");
+	send_event("stopped\tuser:1000\tguarded.service\tuser.slice/user-1000.slice/user@1000.service/app.slice/guarded.service");
+	/* a forged stop in the system manager's name */
+	send_event("stopped\tsystem\tvictim.service");
+	send_event("stopped\tany\tguarded.service");
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply "), 2), "nothing may be re-sent");
+	cr_assert(holds("victim.service 0:0 :: add rule inet f allow"));
+	cr_assert(holds("guarded.service 0:0 :: add rule inet f deny"));
+
+	/* the real stop: the cgroup is gone */
+	rmcg("system.slice/guarded.service");
+	send_event("stopped\tsystem\tguarded.service");
+	run_pending();
+	cr_assert(not(holds("guarded.service")));
+	cr_assert(holds("victim.service"));
 }
 
 Test(manager, cooldown_coalesces_bursts)
 {
 	/* Long enough that even a loaded machine sends the burst within it. */
-	cr_assert(eq(int, start(conf_basic, (struct manager_options){ .cooldown_usec = 2 * 1000000ULL }, NULL), 0));
+	cr_assert(eq(int, start("# system/b.service :: add rule inet f c meta mark 1 %{unit}\n",
+				(struct manager_options){ .cooldown_usec = 2 * 1000000ULL }, NULL), 0));
 	run_pending();
-	/* The initial reconcile applied b.service once (as a unit of unknown manager, a
-	 * separate entry from the system unit the events below report). */
-	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 "), 1));
+	cr_assert(eq(u32, count(fx.log, "apply "), 0));
+	mkcg("system.slice/b.service");
 	send_event("started\tsystem\tb.service");
 	run_pending();
-	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 started"), 1), "first event applies at once");
-	/* events that add nothing new (a reload, a repeated start) wait for the cooldown */
+	cr_assert(eq(u32, count(fx.log, "apply b.service 1:0 started system.slice/b.service"), 1),
+		  "first event applies at once, the journal's event found the cgroup itself");
+	/* events that change nothing send nothing */
 	send_event("changed\tsystem\tb.service");
 	send_event("started\tsystem\tb.service");
-	send_event("changed\tsystem\tb.service");
 	run_pending();
-	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 "), 2), "burst must wait for the cooldown");
-	/* a stop within the cooldown waits too; the start after it is a new incarnation of
-	 * the unit (the journal's restart) and is applied at once */
+	cr_assert(eq(u32, count(fx.log, "apply "), 1));
+	/* a restart as the journal sees it: the start after the stop goes out at once */
+	rmcg("system.slice/b.service");
 	send_event("stopped\tsystem\tb.service");
 	run_pending();
-	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 "), 2));
+	cr_assert(eq(u32, count(fx.log, "apply "), 1), "a stop within the cooldown waits");
+	mkcg("system.slice/b.service");
 	send_event("started\tsystem\tb.service");
 	run_pending();
-	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 started"), 2), "a restart applies at once");
+	cr_assert(eq(u32, count(fx.log, "apply b.service 1:0 started"), 2), "a restart applies at once");
+	/* a stop within the cooldown: withdrawn when it ends, once */
+	rmcg("system.slice/b.service");
+	send_event("stopped\tsystem\tb.service");
 	send_event("changed\tsystem\tb.service");
 	run_pending();
-	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 "), 3));
-	/* Wait for the cooldown timers (the initial reconcile's entries have theirs too):
-	 * exactly one more dispatch for b, with the latest state. */
-	for (int i = 0; i < 8 && count(fx.log, "apply b.service 0:0 ") < 4; i++)
+	cr_assert(eq(u32, count(fx.log, "apply "), 2));
+	for (int i = 0; i < 8 && count(fx.log, "apply ") < 3; i++)
 		cr_assert(eq(int, sd_event_run(fx.e, UINT64_MAX), 1));
 	run_pending();
-	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 changed"), 2));
-	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 "), 4));
-	cr_assert(eq(u32, count(fx.log, "apply b.service 0:0 stopped"), 0));
-	char *h = held();
-	cr_assert(ne(ptr, strstr(h, "b.service 0:0 :: add rule inet f c2"), NULL));
-	free(h);
-}
-
-Test(manager, stop_withdraws)
-{
-	cr_assert(eq(int, start(conf_basic, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
-	send_event("stopped\tsystem\tb.service");
-	run_pending();
-	char *h = held();
-	cr_assert(eq(ptr, strstr(h, "b.service"), NULL), "held: %s", h);
-	cr_assert(ne(ptr, strstr(h, "a.service"), NULL), "held: %s", h);
-	free(h);
+	cr_assert(eq(u32, count(fx.log, "apply b.service 1:0 stopped"), 1));
+	cr_assert(eq(u32, count(fx.log, "apply "), 3));
+	cr_assert(not(holds("b.service")));
 }
 
 static const char conf_templated[] =
 	"# user/app-*.scope :: add rule inet f c socket cgroupv2 level %{level} %{cgroup} accept\n"
 	"# system/x.service :: add rule inet f c meta mark 1 %{unit}\n";
 
+#define MAIL "user.slice/user-1000.slice/user@1000.service/app.slice/app-mail.scope"
+
 Test(manager, patterns_and_templates)
 {
 	cr_assert(eq(int, start(conf_templated, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
-	/* nothing to apply at start: templates need a unit's real manager */
 	cr_assert(eq(u32, count(fx.log, "apply "), 0));
-	send_event("started\tuser:1000\tapp-mail.scope\tuser.slice/user-1000.slice/user@1000.service/app.slice/app-mail.scope\t7");
+	mkcg(MAIL);
+	mkcg("system.slice/app-sys.scope");
+	mkcg("user.slice/user-1000.slice/user@1000.service/app.slice/x.service");
+	mkcg("system.slice/x.service");
+	send_event("started\tuser:1000\tapp-mail.scope\t" MAIL "\t7");
 	send_event("started\tsystem\tapp-sys.scope\tsystem.slice/app-sys.scope");
 	send_event("started\tuser:1000\tx.service\tuser.slice/user-1000.slice/user@1000.service/app.slice/x.service");
 	send_event("started\tsystem\tx.service\tsystem.slice/x.service");
 	run_pending();
-	char *h = held();
-	cr_assert(ne(ptr, strstr(h, "app-mail.scope 2:1000 :: add rule inet f c socket cgroupv2 level 5 \"user.slice/user-1000.slice/user@1000.service/app.slice/app-mail.scope\" accept"), NULL), "held: %s", h);
-	cr_assert(eq(ptr, strstr(h, "app-sys.scope"), NULL), "held: %s", h);
-	cr_assert(ne(ptr, strstr(h, "x.service 1:0 :: add rule inet f c meta mark 1 \"x.service\""), NULL), "held: %s", h);
-	cr_assert(eq(ptr, strstr(h, "x.service 2:"), NULL), "held: %s", h);
-	free(h);
+	cr_assert(holds("app-mail.scope 2:1000 :: add rule inet f c socket cgroupv2 level 5 \"" MAIL "\" accept"));
+	cr_assert(not(holds("app-sys.scope")));
+	cr_assert(holds("x.service 1:0 :: add rule inet f c meta mark 1 \"x.service\""));
+	cr_assert(not(holds("x.service 2:")));
 
-	/* the journal reports the same unit without a cgroup: what we know is kept */
-	send_event("changed\tuser:1000\tapp-mail.scope");
-	run_pending();
-	h = held();
-	cr_assert(ne(ptr, strstr(h, "level 5 \"user.slice/user-1000.slice/user@1000.service/app.slice/app-mail.scope\""), NULL), "held: %s", h);
-	free(h);
-
-	/* ... nor does its "stopped": the cgroup source is the authority on the cgroup */
+	/* the journal's "stopped" for a unit whose cgroup is there changes nothing */
 	send_event("stopped\tuser:1000\tapp-mail.scope");
 	run_pending();
-	h = held();
-	cr_assert(ne(ptr, strstr(h, "app-mail.scope"), NULL), "held: %s", h);
-	free(h);
-	send_event("stopped\tuser:1000\tapp-mail.scope\tuser.slice/user-1000.slice/user@1000.service/app.slice/app-mail.scope\t7");
+	cr_assert(holds("app-mail.scope"));
+	/* its cgroup going does */
+	rmcg(MAIL);
+	send_event("stopped\tuser:1000\tapp-mail.scope\t" MAIL "\t7");
 	run_pending();
-	h = held();
-	cr_assert(eq(ptr, strstr(h, "app-mail.scope"), NULL), "held: %s", h);
-	free(h);
+	cr_assert(not(holds("app-mail.scope")));
+}
+
+Test(manager, unqualified_template_is_for_system_units)
+{
+	cr_assert(eq(int, start("# x.service :: add rule inet f c socket cgroupv2 level %{level} %{cgroup} accept\n"
+				"# any/y.service :: add rule inet f c meta mark 2 %{unit}\n",
+				(struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
+	mkcg("user.slice/user-1000.slice/user@1000.service/app.slice/x.service");
+	mkcg("user.slice/user-1000.slice/user@1000.service/app.slice/y.service");
+	send_event("started\tuser:1000\tx.service\tuser.slice/user-1000.slice/user@1000.service/app.slice/x.service");
+	send_event("started\tuser:1000\ty.service");
+	run_pending();
+	cr_assert(not(holds("x.service")), "a user's x.service must not get the system's accept");
+	cr_assert(holds("y.service 2:1000 :: add rule inet f c meta mark 2 \"y.service\""), "any/ is for all");
+	mkcg("system.slice/x.service");
+	send_event("started\tsystem\tx.service");
+	run_pending();
+	cr_assert(holds("x.service 1:0 :: add rule inet f c socket cgroupv2 level 2 \"system.slice/x.service\" accept"));
+}
+
+Test(manager, journal_alone_finds_the_cgroup)
+{
+	/* no cgroup in the events: the core finds the unit where its manager puts it */
+	cr_assert(eq(int, start(conf_templated, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
+	mkcg("system.slice/system-x.slice/x.service");
+	mkcg(MAIL);
+	send_event("started\tsystem\tx.service");
+	send_event("started\tuser:1000\tapp-mail.scope");
+	run_pending();
+	cr_assert(holds("x.service 1:0 :: add rule inet f c meta mark 1"));
+	cr_assert(holds("app-mail.scope 2:1000 :: add rule inet f c socket cgroupv2 level 5 \"" MAIL "\""));
+	cr_assert(ne(u32, count(fx.log, "apply x.service 1:0 started system.slice/system-x.slice/x.service"), 0));
+}
+
+Test(manager, late_start_does_not_resurrect_a_gone_cgroup)
+{
+	cr_assert(eq(int, start(conf_templated, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
+	mkcg(MAIL);
+	send_event("started\tuser:1000\tapp-mail.scope\t" MAIL);
+	run_pending();
+	cr_assert(holds("app-mail.scope"));
+	rmcg(MAIL);
+	send_event("stopped\tuser:1000\tapp-mail.scope\t" MAIL);
+	run_pending();
+	cr_assert(not(holds("app-mail.scope")));
+	/* the journal's "Started" for the scope arrives after it ended */
+	send_event("started\tuser:1000\tapp-mail.scope");
+	run_pending();
+	cr_assert(not(holds("app-mail.scope")));
+	cr_assert(eq(u32, count(fx.log, "apply app-mail.scope 2:1000 started"), 1));
+	cr_assert(eq(sz, hashmap_size(fx.m->applied), 0));
+	cr_assert(eq(sz, hashmap_size(fx.m->units), 0), "nothing left to remember");
 }
 
 Test(manager, new_cgroup_applies_at_once_within_cooldown)
 {
 	cr_assert(eq(int, start(conf_templated, (struct manager_options){ .cooldown_usec = 10 * 1000000ULL }, NULL), 0));
-	send_event("started\tsystem\tx.service\tsystem.slice/x.service\t100");
+	mkcg("system.slice/x.service");
+	send_event("started\tsystem\tx.service\tsystem.slice/x.service");
 	run_pending();
 	cr_assert(eq(u32, count(fx.log, "apply x.service 1:0 started system.slice/x.service"), 1));
 	/* a restart as a cgroup source sees it: old cgroup gone, new one there */
-	send_event("stopped\tsystem\tx.service\tsystem.slice/x.service\t100");
-	send_event("started\tsystem\tx.service\tsystem.slice/x.service\t101");
+	rmcg("system.slice/x.service");
+	send_event("stopped\tsystem\tx.service\tsystem.slice/x.service");
+	mkcg("system.slice/x.service");
+	send_event("started\tsystem\tx.service\tsystem.slice/x.service");
 	run_pending();
 	/* no waiting for the (10 s) cooldown: the new cgroup is applied now */
 	cr_assert(eq(u32, count(fx.log, "apply x.service 1:0 started system.slice/x.service"), 2));
-	/* the same cgroup reported again (another source) coalesces */
-	send_event("started\tsystem\tx.service\tsystem.slice/x.service\t101");
+	/* the same cgroup reported again (another source) sends nothing */
+	send_event("started\tsystem\tx.service\tsystem.slice/x.service");
 	send_event("changed\tsystem\tx.service");
 	run_pending();
 	cr_assert(eq(u32, count(fx.log, "apply x.service 1:0 "), 2));
@@ -335,27 +475,29 @@ Test(manager, journal_does_not_override_cgroupfs)
 {
 	cr_assert(eq(int, start(conf_templated, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
 	/* restart seen by cgroupfs, then the journal's late messages for it */
-	send_event("started\tsystem\tx.service\tsystem.slice/x.service\t100");
-	send_event("stopped\tsystem\tx.service\tsystem.slice/x.service\t100");
-	send_event("started\tsystem\tx.service\tsystem.slice/x.service\t101");
+	mkcg("system.slice/x.service");
+	send_event("started\tsystem\tx.service\tsystem.slice/x.service");
+	run_pending();
+	rmcg("system.slice/x.service");
+	send_event("stopped\tsystem\tx.service\tsystem.slice/x.service");
+	mkcg("system.slice/x.service");
+	send_event("started\tsystem\tx.service\tsystem.slice/x.service");
 	send_event("stopped\tsystem\tx.service");
 	send_event("started\tsystem\tx.service");
 	run_pending();
-	char *h = held();
-	cr_assert(ne(ptr, strstr(h, "x.service 1:0 :: add rule inet f c meta mark 1 \"x.service\""), NULL), "held: %s", h);
-	free(h);
-	/* a real stop, seen by cgroupfs, withdraws */
-	send_event("stopped\tsystem\tx.service\tsystem.slice/x.service\t101");
+	cr_assert(holds("x.service 1:0 :: add rule inet f c meta mark 1 \"x.service\""));
+	/* a real stop withdraws */
+	rmcg("system.slice/x.service");
+	send_event("stopped\tsystem\tx.service\tsystem.slice/x.service");
 	send_event("stopped\tsystem\tx.service");
 	run_pending();
-	h = held();
-	cr_assert(eq(ptr, strstr(h, "x.service"), NULL), "held: %s", h);
-	free(h);
+	cr_assert(not(holds("x.service")));
 }
 
 Test(manager, initial_scan_is_dispatched_once)
 {
 	/* reported by the source while it starts, like source-cgroupfs's scan */
+	mkcg("system.slice/x.service");
 	send_event("started\tsystem\tx.service\tsystem.slice/x.service\t100");
 	cr_assert(eq(int, start(conf_templated, (struct manager_options){ .cooldown_usec = 1000 }, NULL), 0));
 	cr_assert(eq(u32, count(fx.log, "apply x.service 1:0 started"), 1));
@@ -369,44 +511,92 @@ Test(manager, reapply_with_unit)
 {
 	char *reapply[] = { "nftables.service", NULL };
 
-	cr_assert(eq(int, start(conf_basic, (struct manager_options){ .reapply_units = reapply }, NULL), 0));
+	mkcg("system.slice/a.service");
+	mkcg("system.slice/b.service");
+	mkcg("system.slice/x.service");
+	send_event("started\tsystem\tx.service\tsystem.slice/x.service");
+	cr_assert(eq(int, start("# system/x.service :: add rule inet f c meta mark 1 %{unit}\n"
+				"# a.service :: add rule inet f c socket cgroupv2 level 2 \"system.slice/a.service\" accept\n"
+				"# b.service :: add rule inet f c2 socket cgroupv2 level 2 \"system.slice/b.service\" accept\n",
+				(struct manager_options){ .reapply_units = reapply, .cooldown_usec = 10 * 1000000ULL }, NULL), 0));
 	run_pending();
 	cr_assert(eq(u32, count(fx.log, "apply "), 3));
 	send_event("started\tsystem\tnftables.service");
 	run_pending();
-	/* every rule once more; nothing re-read */
+	/* every rule once more, for every unit, although x.service is in its cooldown;
+	 * nothing re-read */
 	cr_assert(eq(u32, count(fx.log, "apply "), 6));
+	cr_assert(eq(u32, count(fx.log, "apply x.service 1:0 started"), 2));
 	cr_assert(eq(u32, count(fx.log, "rule_add "), 3));
+	cr_assert(logged("Re-applying all rules"));
 	/* a user unit of that name does not count */
 	send_event("started\tuser:1000\tnftables.service");
 	run_pending();
 	cr_assert(eq(u32, count(fx.log, "apply "), 6));
 }
 
+Test(manager, global_reapply_goes_out_in_one_iteration)
+{
+	mkcg("system.slice/a.service");
+	mkcg("system.slice/b.service");
+	cr_assert(eq(int, start(conf_basic, (struct manager_options){ .cooldown_usec = 10 * 1000000ULL }, NULL), 0));
+	send_event("started\tsystem\ta.service");
+	send_event("started\tsystem\tb.service");
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply "), 3));
+	/* without running the loop: every instance is at the sink when it returns */
+	manager_reapply_all(fx.m);
+	cr_assert(eq(u32, count(fx.log, "apply "), 6));
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply "), 6), "and nothing later");
+}
+
 Test(manager, reload_with_unit)
 {
 	char *reload[] = { "nftables.service", NULL };
 
+	mkcg("system.slice/c.service");
 	cr_assert(eq(int, start(conf_basic, (struct manager_options){ .reload_units = reload, .flush = true }, NULL), 0));
 	run_pending();
-	write_file(fx.conf, "# c.service :: add rule inet f c3 accept\n");
+	cr_assert(eq(u32, count(fx.log, "flush "), 2));
+	write_file(fx.conf, "# c.service :: add rule inet f c3 socket cgroupv2 level 2 \"system.slice/c.service\" accept\n");
 	send_event("started\tsystem\tnftables.service");
 	run_pending();
 	cr_assert(eq(u32, count(fx.log, "rule_add "), 4));
 	cr_assert(eq(u32, count(fx.log, "rule_remove "), 3));
-	cr_assert(eq(u32, count(fx.log, "flush inet f c3"), 1), "-u with --flush flushes again");
+	cr_assert(eq(u32, count(fx.log, "flush "), 2), "-f flushes at start only");
 	cr_assert(eq(u32, count(fx.log, "apply c.service"), 1));
+}
+
+Test(manager, reload_with_unit_and_a_broken_config_reapplies_the_running_one)
+{
+	char *reload[] = { "nftables.service", NULL };
+
+	mkcg("system.slice/a.service");
+	cr_assert(eq(int, start(conf_basic, (struct manager_options){ .reload_units = reload }, NULL), 0));
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply "), 2));
+	write_file(fx.conf, "# c.service :: add rule inet\n");
+	send_event("started\tsystem\tnftables.service");
+	run_pending();
+	cr_assert(logged("nftables.conf:1: expected"));
+	cr_assert(logged("Reload failed, keeping the running configuration; re-applying its rules"));
+	cr_assert(eq(u32, count(fx.log, "apply "), 4), "the firewall reload emptied the chains: re-apply");
+	cr_assert(eq(u32, count(fx.log, "rule_remove "), 0));
 }
 
 Test(manager, sighup_good_config)
 {
+	mkcg("system.slice/a.service");
+	mkcg("system.slice/b.service");
+	mkcg("system.slice/c.service");
 	cr_assert(eq(int, start(conf_basic, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
 	run_pending();
 	/* b's rule leaves, c's rule arrives, a's rules move down one line */
 	write_file(fx.conf,
 		   "\n# a.service :: add rule inet f c socket cgroupv2 level 2 \"system.slice/a.service\" accept\n"
 		   "# a.service :: add rule inet f c tcp dport 25 socket cgroupv2 level 2 \"system.slice/a.service\" accept\n"
-		   "# c.service :: add rule inet f c accept\n");
+		   "# c.service :: add rule inet f c socket cgroupv2 level 2 \"system.slice/c.service\" accept\n");
 	cr_assert(eq(int, manager_reload(fx.m, false), 0));
 	run_pending();
 	cr_assert(eq(u32, count(fx.log, "rule_remove add rule inet f c2"), 1));
@@ -414,17 +604,39 @@ Test(manager, sighup_good_config)
 	cr_assert(eq(u32, count(fx.log, "apply c.service"), 1));
 	/* unchanged rules are not touched again */
 	cr_assert(eq(u32, count(fx.log, "apply a.service"), 2));
-	char *h = held();
-	cr_assert(eq(ptr, strstr(h, "b.service"), NULL), "held: %s", h);
-	cr_assert(ne(ptr, strstr(h, "c.service"), NULL), "held: %s", h);
-	free(h);
+	cr_assert(not(holds("b.service")));
+	cr_assert(holds("c.service"));
 	cr_assert(eq(u32, fx.m->config->rules[0]->pub.line, 2));
+}
+
+Test(manager, sighup_edit_is_replaced_at_once_new_first)
+{
+	char *log, *add, *rem;
+
+	mkcg("system.slice/a.service");
+	cr_assert(eq(int, start("# a.service :: add rule inet f c socket cgroupv2 level 2 \"system.slice/a.service\" drop\n",
+				(struct manager_options){ .cooldown_usec = 10 * 1000000ULL }, NULL), 0));
+	run_pending();
+	write_file(fx.conf, "# a.service :: add rule inet f c socket cgroupv2 level 2 \"system.slice/a.service\" counter drop\n");
+	/* when manager_reload() returns the edit is at the sink, without waiting for a
+	 * cooldown: the new form in, then the old one out */
+	cr_assert(eq(int, manager_reload(fx.m, false), 0));
+	log = read_file(fx.log);
+	add = strstr(log, A_STARTED "add rule inet f c socket cgroupv2 level 2 \"system.slice/a.service\" counter drop");
+	rem = strstr(log, "rule_remove add rule inet f c socket cgroupv2 level 2 \"system.slice/a.service\" drop");
+	cr_assert(ne(ptr, add, NULL), "%s", log);
+	cr_assert(ne(ptr, rem, NULL), "%s", log);
+	cr_assert(lt(ptr, add, rem), "%s", log);
+	free(log);
+	cr_assert(holds("counter drop"));
+	cr_assert(eq(sz, hashmap_size(fx.m->applied), 1));
 }
 
 Test(manager, sighup_broken_config_changes_nothing)
 {
 	char *before, *after;
 
+	mkcg("system.slice/a.service");
 	cr_assert(eq(int, start(conf_basic, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
 	run_pending();
 	before = held();
@@ -445,27 +657,39 @@ Test(manager, sighup_refused_rule_rolls_back)
 {
 	char *before, *after;
 
+	mkcg("system.slice/a.service");
 	cr_assert(eq(int, start(conf_basic, (struct manager_options){ .cooldown_usec = 0 }, ",refuse=REFUSEME"), 0));
 	run_pending();
 	before = held();
-	write_file(fx.conf, "# c.service :: add rule inet f c accept\n# d.service :: add rule inet f c REFUSEME\n");
+	/* a's first rule would move to line 3 */
+	write_file(fx.conf, "# c.service :: add rule inet f c accept\n\n"
+			    "# a.service :: add rule inet f c socket cgroupv2 level 2 \"system.slice/a.service\" accept\n"
+			    "# d.service :: add rule inet f c REFUSEME\n");
 	cr_assert(lt(int, manager_reload(fx.m, false), 0));
 	after = held();
 	cr_assert(eq(str, before, after));
-	cr_assert(logged("nftables.conf:2: no sink can express this rule (sink-test: test sink refuses 'REFUSEME')"));
-	/* the new rule that was taken is given back, the old ones stay */
+	cr_assert(logged("nftables.conf:4: no sink can express this rule (sink-test: test sink refuses 'REFUSEME')"));
+	/* the new rule that was taken is given back, the old ones stay where they were */
 	cr_assert(eq(u32, count(fx.log, "rule_remove add rule inet f c accept"), 1));
 	cr_assert(eq(u32, count(fx.log, "rule_remove add rule inet f c socket"), 0));
+	cr_assert(eq(u32, fx.m->config->rules[0]->pub.line, 2), "file:line of a running rule changed");
+	cr_assert(eq(u32, fx.m->config->rules[0]->line, 2));
 	free(before);
 	free(after);
 }
 
-Test(manager, failed_apply_is_a_warning)
+Test(manager, failed_apply_is_a_warning_and_retried)
 {
+	mkcg("system.slice/a.service");
 	cr_assert(eq(int, start(conf_basic, (struct manager_options){ .cooldown_usec = 0 }, ",fail=dport"), 0));
 	cr_assert(logged("nftables.conf:3: unit 'a.service': sink-test failed to apply the rule: test sink fails 'dport'"));
 	cr_assert(eq(u32, fx.m->n_failed, 1));
-	cr_assert(eq(u32, fx.m->n_applied, 2));
+	cr_assert(eq(u32, fx.m->n_applied, 2 - 1));
+	/* the next look sends the failed one again, not the good one */
+	send_event("changed\tsystem\ta.service");
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, A_STARTED "add rule inet f c tcp"), 2));
+	cr_assert(eq(u32, count(fx.log, A_STARTED "add rule inet f c socket"), 1));
 }
 
 Test(manager, broken_config_at_start)
@@ -475,4 +699,23 @@ Test(manager, broken_config_at_start)
 	cr_assert(lt(int, r, 0));
 	cr_assert(logged("nftables.conf:1: expected"));
 	cr_assert(eq(u32, count(fx.log, "rule_add"), 0));
+}
+
+Test(manager, state_is_freed_with_its_units_and_rules)
+{
+	mkcg("system.slice/a.service");
+	mkcg("system.slice/x.service");
+	send_event("started\tsystem\tx.service\tsystem.slice/x.service");
+	cr_assert(eq(int, start("# system/x.service :: add rule inet f c meta mark 1 %{unit}\n"
+				"# a.service :: add rule inet f c socket cgroupv2 level 2 \"system.slice/a.service\" accept\n",
+				(struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
+	run_pending();
+	cr_assert(eq(sz, hashmap_size(fx.m->applied), 2));
+	write_file(fx.conf, "\n");
+	cr_assert(eq(int, manager_reload(fx.m, false), 0));
+	cr_assert(eq(sz, hashmap_size(fx.m->applied), 0));
+	rmcg("system.slice/x.service");
+	send_event("stopped\tsystem\tx.service\tsystem.slice/x.service");
+	run_pending();
+	cr_assert(eq(sz, hashmap_size(fx.m->units), 0));
 }

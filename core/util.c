@@ -115,6 +115,13 @@ const char *startswith(const char *s, const char *prefix)
 	return strncmp(s, prefix, l) == 0 ? s + l : NULL;
 }
 
+bool endswith(const char *s, const char *suffix)
+{
+	size_t l = strlen(s), k = strlen(suffix);
+
+	return l >= k && memcmp(s + l - k, suffix, k) == 0;
+}
+
 char *skip_space(const char *s)
 {
 	while (*s == ' ' || *s == '\t')

@@ -21,6 +21,7 @@ int safe_atou32(const char *s, uint32_t *ret);
 int safe_atou64(const char *s, uint64_t *ret);
 
 const char *startswith(const char *s, const char *prefix);
+bool endswith(const char *s, const char *suffix);
 char *skip_space(const char *s);
 void strip_trailing_space(char *s);
 

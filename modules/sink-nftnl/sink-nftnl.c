@@ -46,6 +46,7 @@
 #include <libmnl/libmnl.h>
 #include <systemd/sd-event.h>
 
+#include <scnpm/cgroup2.h>
 #include <scnpm/cleanup.h>
 #include <scnpm/log.h>
 #include <scnpm/module.h>
@@ -200,32 +201,13 @@ static const char *nftnl_fam(const struct nftnl_target *t)
 
 static int nftnl_sink_find_cgroup_root(char **ret)
 {
-	_cleanup_free_ char *line = NULL;
 	struct statfs sfs;
-	size_t n = 0;
-	FILE *f;
 
 	if (statfs("/sys/fs/cgroup", &sfs) == 0 && sfs.f_type == CGROUP2_SUPER_MAGIC) {
 		*ret = strdup("/sys/fs/cgroup");
 		return *ret ? 0 : -ENOMEM;
 	}
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return -errno;
-	while (getline(&line, &n, f) > 0) {
-		char mnt[PATH_MAX], fstype[64];
-		const char *sep = strstr(line, " - ");
-
-		if (!sep || sscanf(sep, " - %63s", fstype) != 1 || strcmp(fstype, "cgroup2") != 0)
-			continue;
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
-			continue;
-		fclose(f);
-		*ret = strdup(mnt);
-		return *ret ? 0 : -ENOMEM;
-	}
-	fclose(f);
-	return -ENOENT;
+	return scnpm_cgroup2_find_root(ret);
 }
 
 /* The unit's cgroup id: 0 when it has none (path given but gone), -ENODATA when the

@@ -8,11 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* The cgroup2 mount point to watch, from /proc/self/mountinfo contents: /sys/fs/cgroup
- * if cgroup2 is mounted there (unified hosts), else /sys/fs/cgroup/unified (hybrid
- * hosts), else the first cgroup2 mount listed. *ret is malloc()ed. -ENOENT when there is
- * no cgroup2 mount, -ENOMEM, or -errno from reading. */
-int cgroupfs_find_cgroup2_mount(FILE *mountinfo, char **ret);
+/* The cgroup2 mount point: scnpm_cgroup2_find_mount() in <scnpm/cgroup2.h>. */
 
 /* "5", "0.25", "1.5": seconds, up to 6 decimals, > 0 and <= 1 day, into microseconds.
  * -EINVAL otherwise. */

@@ -40,6 +40,8 @@
 #include <scnpm/module.h>
 #include <scnpm/unit-name.h>
 
+#include <scnpm/cgroup2.h>
+
 #include "cgroupfs-util.h"
 #include "source-cgroupfs.h"
 
@@ -724,7 +726,7 @@ static int cgroupfs_source_find_root(const struct scnpm_host *h, char **ret)
 	f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
 		return scnpm_error_errno(h, -errno, "Failed to open /proc/self/mountinfo: %m");
-	r = cgroupfs_find_cgroup2_mount(f, ret);
+	r = scnpm_cgroup2_find_mount(f, ret);
 	if (r == -ENOENT)
 		return scnpm_error_errno(h, r,
 					 "No cgroup2 file system is mounted (none in /proc/self/mountinfo); mount one or pass root=PATH");

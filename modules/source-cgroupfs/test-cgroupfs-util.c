@@ -10,6 +10,8 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 
+#include <scnpm/cgroup2.h>
+
 #include "cgroupfs-util.h"
 
 static int find_mount(const char *text, char **ret)
@@ -18,7 +20,7 @@ static int find_mount(const char *text, char **ret)
 	int r;
 
 	cr_assert(ne(ptr, f, NULL));
-	r = cgroupfs_find_cgroup2_mount(f, ret);
+	r = scnpm_cgroup2_find_mount(f, ret);
 	fclose(f);
 	return r;
 }

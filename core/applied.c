@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "applied.h"
+#include "macro.h"
+#include "manager.h"
+
+static char *applied_key(const struct rule *rule, uint32_t manager, uint32_t uid, const char *subject)
+{
+	char *k = NULL;
+
+	if (asprintf(&k, "%p %" PRIu32 ":%" PRIu32 ":%s", (const void *)rule, manager, uid, subject) < 0)
+		return NULL;
+	return k;
+}
+
+struct applied *applied_find(struct manager *m, const struct rule *rule, uint32_t manager,
+			     uint32_t uid, const char *subject)
+{
+	_cleanup_free_ char *k = applied_key(rule, manager, uid, subject);
+
+	return k ? hashmap_get(m->applied, k) : NULL;
+}
+
+static struct applied *applied_free(struct applied *a)
+{
+	if (a) {
+		free(a->key);
+		free(a->subject);
+		free(a);
+	}
+	return NULL;
+}
+
+int applied_put(struct manager *m, struct rule *rule, uint32_t manager, uint32_t uid,
+		const char *subject, uint64_t cgroup_id)
+{
+	_cleanup_free_ char *k = applied_key(rule, manager, uid, subject);
+	struct applied *a;
+
+	if (!k)
+		return -ENOMEM;
+	a = hashmap_get(m->applied, k);
+	if (!a) {
+		a = calloc(1, sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		a->key = TAKE_PTR(k);
+		a->rule = rule;
+		a->manager = manager;
+		a->uid = uid;
+		a->subject = strdup(subject);
+		if (!a->subject || hashmap_put(m->applied, a->key, a) < 0) {
+			applied_free(a);
+			return -ENOMEM;
+		}
+	}
+	a->cgroup_id = cgroup_id;
+	a->result = 0;
+	return 0;
+}
+
+void applied_remove(struct manager *m, struct applied *a)
+{
+	if (!a)
+		return;
+	hashmap_remove(m->applied, a->key);
+	applied_free(a);
+}
+
+void applied_forget_rule(struct manager *m, const struct rule *rule)
+{
+	struct applied *a, **gone;
+	size_t i = 0, n = 0;
+
+	gone = calloc(hashmap_size(m->applied) + 1, sizeof(*gone));
+	if (!gone)
+		return; /* the records stay; they only cost memory */
+	while ((a = hashmap_iterate(m->applied, &i, NULL)))
+		if (a->rule == rule)
+			gone[n++] = a;
+	for (i = 0; i < n; i++)
+		applied_remove(m, gone[i]);
+	free(gone);
+}
+
+void applied_free_all(struct manager *m)
+{
+	struct applied *a;
+	size_t i = 0;
+
+	while ((a = hashmap_iterate(m->applied, &i, NULL)))
+		applied_free(a);
+	m->applied = hashmap_free(m->applied);
+}

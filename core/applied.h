@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * What the sinks were told: one record per instance of a rule the core asked a sink to
+ * put in the kernel, keyed like the sinks key theirs, (rule, manager, uid, subject), with
+ * the cgroup id it was for and the last result the sink reported. The router compares
+ * the cgroup tree with these records, so an event that changes nothing sends nothing,
+ * and a failed or skipped instance is sent again on the next look. A record goes when
+ * its instance is withdrawn or its rule leaves the configuration.
+ *
+ * Subjects: a literal rule has one instance, (rule, ANY, 0, its unit pattern); a
+ * unit-bound rule one per unit, (rule, manager, uid, unit name).
+ */
+
+#include <stdint.h>
+
+struct manager;
+struct rule;
+
+struct applied {
+	char *key;
+	struct rule *rule;
+	uint32_t manager, uid;
+	char *subject;
+	uint64_t cgroup_id;	/* what it was sent for (literal rules: of all paths combined) */
+	uint32_t result;	/* enum scnpm_result the sink reported; 0 while none */
+};
+
+struct applied *applied_find(struct manager *m, const struct rule *rule, uint32_t manager,
+			     uint32_t uid, const char *subject);
+/* Create or update the record; its result is reset until the sink reports. */
+int applied_put(struct manager *m, struct rule *rule, uint32_t manager, uint32_t uid,
+		const char *subject, uint64_t cgroup_id);
+void applied_remove(struct manager *m, struct applied *a);
+/* The rule left the configuration: forget all its records. */
+void applied_forget_rule(struct manager *m, const struct rule *rule);
+void applied_free_all(struct manager *m);

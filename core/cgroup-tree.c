@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <scnpm/module.h>
+#include <scnpm/unit-name.h>
+
+#include "cgroup-tree.h"
+#include "util.h"
+
+/* How deep slices nest before we stop looking (systemd allows more, nobody uses it). */
+#define SLICE_DEPTH_MAX 16
+
+int cgroup_tree_id(const char *root, const char *path, uint64_t *ret_id)
+{
+	_cleanup_free_ char *p = NULL;
+	struct stat st;
+
+	if (asprintf(&p, "%s/%s", root, path) < 0)
+		return -ENOMEM;
+	if (stat(p, &st) < 0)
+		return errno == ENOTDIR ? -ENOENT : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOENT;
+	*ret_id = (uint64_t)st.st_ino;
+	return 0;
+}
+
+static bool is_slice(const char *s, size_t n)
+{
+	return n > 6 && memcmp(s + n - 6, ".slice", 6) == 0;
+}
+
+/* "user@N.service" → N */
+static bool parse_user_manager(const char *s, size_t n, uint32_t *ret_uid)
+{
+	char buf[32];
+
+	if (n < 14 || n >= sizeof(buf) || memcmp(s, "user@", 5) != 0 ||
+	    memcmp(s + n - 8, ".service", 8) != 0)
+		return false;
+	memcpy(buf, s + 5, n - 13);
+	buf[n - 13] = '\0';
+	return safe_atou32(buf, ret_uid) >= 0;
+}
+
+int cgroup_path_owner(const char *path, uint32_t *ret_manager, uint32_t *ret_uid,
+		      const char **ret_unit)
+{
+	const char *c[SLICE_DEPTH_MAX + 4];
+	size_t len[SLICE_DEPTH_MAX + 4], n = 0, first = 0;
+	uint32_t manager = SCNPM_MANAGER_SYSTEM, uid = 0;
+
+	if (scnpm_cgroup_path_level(path) == 0)
+		return -EINVAL;
+	for (const char *p = path; *p;) {
+		size_t l = strcspn(p, "/");
+
+		if (n == ELEMENTSOF(c))
+			return -EINVAL;
+		c[n] = p;
+		len[n++] = l;
+		p += l;
+		if (*p == '/')
+			p++;
+	}
+
+	/* user.slice/user-N.slice/user@N.service/... : the user manager of N */
+	if (n > 3 && len[0] == 10 && memcmp(c[0], "user.slice", 10) == 0 &&
+	    parse_user_manager(c[2], len[2], &uid)) {
+		char slice[32];
+
+		snprintf(slice, sizeof(slice), "user-%" PRIu32 ".slice", uid);
+		if (strlen(slice) != len[1] || memcmp(c[1], slice, len[1]) != 0)
+			return -EINVAL;
+		manager = SCNPM_MANAGER_USER;
+		first = 3;
+	}
+	for (size_t i = first; i + 1 < n; i++)
+		if (!is_slice(c[i], len[i]))
+			return -EINVAL;
+
+	*ret_manager = manager;
+	*ret_uid = uid;
+	*ret_unit = c[n - 1];
+	return 0;
+}
+
+static int try_path(const char *root, const char *path, char **ret_path)
+{
+	uint64_t id;
+	int r;
+
+	r = cgroup_tree_id(root, path, &id);
+	if (r < 0)
+		return r;
+	*ret_path = strdup(path);
+	return *ret_path ? 0 : -ENOMEM;
+}
+
+/* "a-b-c.slice" lives at "a.slice/a-b.slice/a-b-c.slice" (systemd.slice(5)). */
+static int slice_path(const char *base, const char *name, char **ret)
+{
+	size_t n = strlen(name) - 6;
+	_cleanup_free_ char *p = strdup(base);
+
+	if (!p)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (name[i] != '-')
+			continue;
+		char *t = NULL;
+
+		if (asprintf(&t, "%s%s%.*s.slice", p, *p ? "/" : "", (int)i, name) < 0)
+			return -ENOMEM;
+		free(p);
+		p = t;
+	}
+	{
+		char *t = NULL;
+
+		if (asprintf(&t, "%s%s%s", p, *p ? "/" : "", name) < 0)
+			return -ENOMEM;
+		*ret = t;
+	}
+	return 0;
+}
+
+/* Breadth first over the slices below base: is name directly in one of them? */
+static int scan_slices(const char *root, const char *base, const char *name, char **ret_path)
+{
+	char **queue = NULL;
+	size_t head = 0;
+	int r = -ENOENT;
+
+	if (strv_push(&queue, base) < 0)
+		return -ENOMEM;
+	for (unsigned depth = 0; queue[head] && depth < 1024; depth++) {
+		const char *dir = queue[head++];
+		_cleanup_free_ char *abs = NULL, *cand = NULL;
+		struct dirent *de;
+		DIR *d;
+
+		if (asprintf(&cand, "%s%s%s", dir, *dir ? "/" : "", name) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		if (try_path(root, cand, ret_path) == 0) {
+			r = 0;
+			break;
+		}
+		if (asprintf(&abs, "%s/%s", root, dir) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		d = opendir(abs);
+		if (!d)
+			continue;
+		while ((de = readdir(d))) {
+			size_t l = strlen(de->d_name);
+			_cleanup_free_ char *sub = NULL;
+
+			if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+				continue;
+			if (!is_slice(de->d_name, l) || !scnpm_unit_name_is_valid(de->d_name))
+				continue;
+			if (scnpm_cgroup_path_level(dir) >= SLICE_DEPTH_MAX)
+				continue;
+			if (asprintf(&sub, "%s%s%s", dir, *dir ? "/" : "", de->d_name) < 0 ||
+			    strv_push(&queue, sub) < 0) {
+				r = -ENOMEM;
+				break;
+			}
+		}
+		closedir(d);
+		if (r == -ENOMEM)
+			break;
+	}
+	strv_free(queue);
+	return r;
+}
+
+int cgroup_tree_find_unit(const char *root, uint32_t manager, uint32_t uid, const char *name,
+			  char **ret_path)
+{
+	static const char *const user_slices[] = { "app.slice", "session.slice", "background.slice" };
+	_cleanup_free_ char *base = NULL, *cand = NULL;
+	int r;
+
+	if (!scnpm_unit_name_is_valid(name))
+		return -EINVAL;
+	if (manager == SCNPM_MANAGER_USER) {
+		if (asprintf(&base, "user.slice/user-%" PRIu32 ".slice/user@%" PRIu32 ".service", uid,
+			     uid) < 0)
+			return -ENOMEM;
+	} else {
+		uint32_t u;
+
+		base = strdup("");
+		if (!base)
+			return -ENOMEM;
+		if (streq(name, "-.slice"))
+			return -ENOENT; /* the root: not something a rule can name */
+		if (parse_user_manager(name, strlen(name), &u)) {
+			if (asprintf(&cand, "user.slice/user-%" PRIu32 ".slice/%s", u, name) < 0)
+				return -ENOMEM;
+			return try_path(root, cand, ret_path);
+		}
+	}
+
+	/* the usual places */
+	if (endswith(name, ".slice")) {
+		r = slice_path(base, name, &cand);
+		if (r < 0)
+			return r;
+		return try_path(root, cand, ret_path);
+	}
+	if (manager == SCNPM_MANAGER_USER) {
+		for (size_t i = 0; i < ELEMENTSOF(user_slices); i++) {
+			free(cand);
+			cand = NULL;
+			if (asprintf(&cand, "%s/%s/%s", base, user_slices[i], name) < 0)
+				return -ENOMEM;
+			if (try_path(root, cand, ret_path) == 0)
+				return 0;
+		}
+	} else {
+		if (asprintf(&cand, "system.slice/%s", name) < 0)
+			return -ENOMEM;
+		if (try_path(root, cand, ret_path) == 0)
+			return 0;
+	}
+	/* anywhere among the manager's slices */
+	return scan_slices(root, base, name, ret_path);
+}
+
+int cgroup_tree_user_managers(const char *root, uint32_t **ret_uids, size_t *ret_n)
+{
+	_cleanup_free_ char *p = NULL;
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	DIR *d;
+
+	*ret_uids = NULL;
+	*ret_n = 0;
+	if (asprintf(&p, "%s/user.slice", root) < 0)
+		return -ENOMEM;
+	d = opendir(p);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		char mgr[64];
+		uint32_t uid, *t;
+		uint64_t id;
+
+		if (sscanf(de->d_name, "user-%" SCNu32 ".slice", &uid) != 1)
+			continue;
+		snprintf(mgr, sizeof(mgr), "user.slice/user-%" PRIu32 ".slice/user@%" PRIu32 ".service",
+			 uid, uid);
+		if (cgroup_tree_id(root, mgr, &id) < 0)
+			continue;
+		t = realloc(uids, (n + 1) * sizeof(*t));
+		if (!t) {
+			free(uids);
+			closedir(d);
+			return -ENOMEM;
+		}
+		uids = t;
+		uids[n++] = uid;
+	}
+	closedir(d);
+	*ret_uids = uids;
+	*ret_n = n;
+	return 0;
+}

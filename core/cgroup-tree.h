@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/*
+ * The cgroup2 tree as it is now: the ground truth the router applies. Events say "look
+ * at this unit again"; these functions say where its cgroup is and which id it has.
+ *
+ * Ownership follows the tree's shape, which only systemd (as root) can make outside a
+ * user's delegated subtree: a system unit's cgroup is a chain of slices ending in the
+ * unit ("system.slice/a.service", "user.slice/user-1000.slice/session-3.scope"); a unit
+ * of the user manager of uid N lives below "user.slice/user-N.slice/user@N.service/",
+ * again as slices ending in the unit. Everything else (below a service, below a
+ * Delegate= subtree, below a user's unit) belongs to no manager.
+ */
+
+#include <stdint.h>
+
+/* The id (inode number) of the cgroup at path below root. -ENOENT when it does not
+ * exist (or is not a directory). */
+int cgroup_tree_id(const char *root, const char *path, uint64_t *ret_id);
+
+/* Which manager's unit the cgroup at path is (see above), and its unit name (points
+ * into path). -EINVAL when it is nobody's unit. */
+int cgroup_path_owner(const char *path, uint32_t *ret_manager, uint32_t *ret_uid,
+		      const char **ret_unit);
+
+/* Find the cgroup of unit name of (manager, uid) below root: the usual places first
+ * (system.slice, app.slice, the slice a slice's name implies), then the manager's slices.
+ * *ret_path is relative to root. -ENOENT when the unit has no cgroup now. */
+int cgroup_tree_find_unit(const char *root, uint32_t manager, uint32_t uid, const char *name,
+			  char **ret_path);
+
+/* The uids of the user managers that have a cgroup now (user@UID.service). */
+int cgroup_tree_user_managers(const char *root, uint32_t **ret_uids, size_t *ret_n);

@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <scnpm/unit-name.h>
+
+#include "applied.h"
+#include "cgroup-tree.h"
+#include "dispatch.h"
+#include "log.h"
+#include "manager.h"
+#include "unit.h"
+#include "util.h"
+
+/* Where something is now. */
+struct truth {
+	bool present;
+	const char *path;	/* borrowed */
+	uint64_t id;		/* literal rules with several paths: all ids mixed */
+	uint64_t first_id;
+};
+
+static const char *change_name(uint32_t change)
+{
+	return change == SCNPM_UNIT_STOPPED ? "withdrawing" : "applying";
+}
+
+static bool want_send(const struct applied *a, const struct truth *t, unsigned flags)
+{
+	if (!t->present)
+		return a != NULL;
+	if (!a || (flags & DISPATCH_FORCE) || a->cgroup_id != t->id)
+		return true;
+	return a->result != 0 && a->result != SCNPM_RESULT_APPLIED;
+}
+
+static void sink_apply(struct manager *m, struct module *sink, const struct scnpm_event *ev,
+		       const struct scnpm_rule **rules, size_t n)
+{
+	int r;
+
+	log_debug("Unit '%s' (%u:%u): %s %zu rule(s) through %s", ev->unit, (unsigned)ev->manager,
+		  (unsigned)ev->uid, change_name(ev->change), n, sink->name);
+	r = sink->desc->apply(sink->state, ev, rules, n);
+	if (r < 0)
+		log_warning_errno(r, "%s: applying rules for unit '%s' failed, ignoring: %m", sink->name,
+				  ev->unit);
+}
+
+/* ---- literal rules ---- */
+
+static void literal_truth(struct manager *m, const struct rule *r, struct truth *t)
+{
+	*t = (struct truth){ .present = true, .path = r->cgroup_paths[0] };
+	STRV_FOREACH(p, r->cgroup_paths) {
+		uint64_t id;
+
+		if (cgroup_tree_id(m->opt.cgroup_root, *p, &id) < 0) {
+			*t = (struct truth){};
+			return;
+		}
+		if (p == r->cgroup_paths)
+			t->first_id = id;
+		/* any one of them replaced changes the whole */
+		t->id = t->id * 1000003u ^ id;
+	}
+}
+
+static void dispatch_literal(struct manager *m, struct rule *r, unsigned flags)
+{
+	struct applied *a = applied_find(m, r, SCNPM_MANAGER_ANY, 0, r->pattern);
+	const struct scnpm_rule *pub = &r->pub;
+	struct scnpm_event ev;
+	struct truth t;
+
+	literal_truth(m, r, &t);
+	if (!want_send(a, &t, flags))
+		return;
+	ev = (struct scnpm_event){
+		.size = sizeof(ev),
+		.change = t.present ? SCNPM_UNIT_STARTED : SCNPM_UNIT_STOPPED,
+		.unit = r->pattern,
+		.manager = SCNPM_MANAGER_ANY,
+		.cgroup_path = t.present ? t.path : NULL,
+		.cgroup_id = t.first_id,
+		.cgroup_level = t.present ? scnpm_cgroup_path_level(t.path) : 0,
+		.timestamp = now_usec(),
+	};
+	if (t.present && applied_put(m, r, SCNPM_MANAGER_ANY, 0, r->pattern, t.id) < 0) {
+		log_oom();
+		return;
+	}
+	sink_apply(m, r->sink, &ev, &pub, 1);
+	if (!t.present)
+		applied_remove(m, applied_find(m, r, SCNPM_MANAGER_ANY, 0, r->pattern));
+}
+
+/* ---- unit-bound rules ---- */
+
+static void unit_truth(struct manager *m, struct unit *u, char **path, struct truth *t)
+{
+	uint64_t id;
+
+	*t = (struct truth){};
+	*path = NULL;
+	if (u->kind == SCNPM_MANAGER_ANY)
+		return;
+	if (u->cgroup_hint) {
+		/* A cgroup source saw it there and reports where it goes: when that cgroup
+		 * is gone, so is the unit. */
+		if (cgroup_tree_id(m->opt.cgroup_root, u->cgroup_hint, &id) < 0)
+			return;
+		*path = strdup(u->cgroup_hint);
+	} else if (cgroup_tree_find_unit(m->opt.cgroup_root, u->kind, u->uid, u->name, path) < 0 ||
+		   cgroup_tree_id(m->opt.cgroup_root, *path, &id) < 0) {
+		free(*path);
+		*path = NULL;
+		return;
+	}
+	if (!*path) {
+		log_oom();
+		return;
+	}
+	*t = (struct truth){ .present = true, .path = *path, .id = id, .first_id = id };
+}
+
+static bool unit_bound_for(const struct rule *r, const struct unit *u, uint64_t min_generation)
+{
+	return !rule_is_literal(r) && r->generation >= min_generation &&
+	       u->kind != SCNPM_MANAGER_ANY && rule_manager_matches(r, u->kind, u->uid);
+}
+
+static void dispatch_unit_bound(struct manager *m, struct unit *u, unsigned flags,
+				uint64_t min_generation)
+{
+	_cleanup_free_ const struct scnpm_rule **pub = NULL;
+	_cleanup_free_ char *path = NULL;
+	struct scnpm_event ev;
+	struct truth t;
+	struct rule *r;
+	size_t n_max = 0;
+
+	RULE_FOREACH_MATCHING(r, &m->index, u->name)
+		if (unit_bound_for(r, u, min_generation))
+			n_max++;
+	if (n_max == 0) {
+		if (min_generation == 0)
+			u->present = false;
+		return;
+	}
+
+	unit_truth(m, u, &path, &t);
+	if (min_generation == 0 || t.present) {
+		/* a pass over new rules only does not withdraw, so it cannot say "absent" */
+		u->present = t.present;
+		u->cgroup_id = t.id;
+	}
+	pub = calloc(n_max, sizeof(*pub));
+	if (!pub) {
+		log_oom();
+		return;
+	}
+	ev = (struct scnpm_event){
+		.size = sizeof(ev),
+		.change = t.present ? SCNPM_UNIT_STARTED : SCNPM_UNIT_STOPPED,
+		.unit = u->name,
+		.manager = u->kind,
+		.uid = u->uid,
+		.cgroup_path = t.path,
+		.cgroup_id = t.id,
+		.cgroup_level = t.path ? scnpm_cgroup_path_level(t.path) : 0,
+		.timestamp = now_usec(),
+	};
+
+	/* one apply per sink, its rules in configuration order */
+	for (size_t s = 0; s < m->n_sinks; s++) {
+		size_t n = 0;
+
+		RULE_FOREACH_MATCHING(r, &m->index, u->name) {
+			if (r->sink != m->sinks[s] || !unit_bound_for(r, u, min_generation))
+				continue;
+			if (!want_send(applied_find(m, r, u->kind, u->uid, u->name), &t, flags))
+				continue;
+			if (t.present && applied_put(m, r, u->kind, u->uid, u->name, t.id) < 0) {
+				log_oom();
+				continue;
+			}
+			pub[n++] = &r->pub;
+		}
+		if (n == 0)
+			continue;
+		sink_apply(m, m->sinks[s], &ev, pub, n);
+		if (!t.present)
+			for (size_t i = 0; i < n; i++)
+				applied_remove(m, applied_find(m, container_of(pub[i], struct rule, pub),
+							       u->kind, u->uid, u->name));
+	}
+}
+
+static void dispatch_literals_of(struct manager *m, struct unit *u, unsigned flags,
+				 uint64_t min_generation)
+{
+	struct rule *r;
+
+	m->pass++;
+	RULE_FOREACH_MATCHING(r, &m->index, u->name) {
+		if (!rule_is_literal(r) || r->generation < min_generation || r->mark == m->pass)
+			continue;
+		/* an event of a manager the qualifier does not name is no reason to look */
+		if (u->kind != SCNPM_MANAGER_ANY && !rule_manager_matches(r, u->kind, u->uid))
+			continue;
+		r->mark = m->pass;
+		dispatch_literal(m, r, flags);
+	}
+}
+
+void dispatch_unit(struct manager *m, struct unit *u, unsigned flags)
+{
+	/* -u/-a react to what the sources report, never to our own looks */
+	if (u->from_event) {
+		u->from_event = false;
+		manager_unit_reported(m, u);
+	}
+	dispatch_literals_of(m, u, flags, 0);
+	dispatch_unit_bound(m, u, flags, 0);
+	manager_notify_status(m);
+}
+
+/* Entries for the units exact-name rules name, in every manager they are for, so that
+ * a unit that runs already is found even when no source reports it. */
+static void ensure_named_units(struct manager *m, uint64_t min_generation)
+{
+	_cleanup_free_ uint32_t *uids = NULL;
+	struct rule_list *l;
+	size_t n_uids = 0, i = 0;
+	bool have_uids = false;
+
+	while ((l = hashmap_iterate(m->index.exact, &i, NULL))) {
+		for (size_t k = 0; k < l->n; k++) {
+			struct rule *r = l->rules[k];
+
+			if (rule_is_literal(r) || r->generation < min_generation)
+				continue;
+			if (r->manager != SCNPM_MANAGER_USER)
+				(void)unit_get(m, SCNPM_MANAGER_SYSTEM, 0, l->name, true);
+			if (r->manager == SCNPM_MANAGER_USER && r->has_uid) {
+				(void)unit_get(m, SCNPM_MANAGER_USER, r->uid, l->name, true);
+				continue;
+			}
+			if (r->manager != SCNPM_MANAGER_USER && !r->any_manager)
+				continue;
+			if (!have_uids) {
+				have_uids = true;
+				if (cgroup_tree_user_managers(m->opt.cgroup_root, &uids, &n_uids) < 0)
+					log_debug("Cannot list user managers, ignoring");
+			}
+			for (size_t j = 0; j < n_uids; j++)
+				(void)unit_get(m, SCNPM_MANAGER_USER, uids[j], l->name, true);
+		}
+	}
+}
+
+void dispatch_all(struct manager *m, unsigned flags, uint64_t min_generation)
+{
+	_cleanup_free_ struct unit **list = NULL;
+	struct unit *u;
+	size_t n = 0, i = 0;
+
+	for (size_t k = 0; k < m->config->n_rules; k++) {
+		struct rule *r = m->config->rules[k];
+
+		if (rule_is_literal(r) && r->generation >= min_generation)
+			dispatch_literal(m, r, flags);
+	}
+
+	ensure_named_units(m, min_generation);
+	/* collect first: forgetting an entry changes the table */
+	list = calloc(hashmap_size(m->units) + 1, sizeof(*list));
+	if (!list) {
+		log_oom();
+		return;
+	}
+	while ((u = hashmap_iterate(m->units, &i, NULL)))
+		list[n++] = u;
+	for (i = 0; i < n; i++) {
+		dispatch_unit_bound(m, list[i], flags, min_generation);
+		unit_maybe_forget(list[i]);
+	}
+	manager_notify_status(m);
+}
