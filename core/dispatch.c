@@ -217,11 +217,6 @@ static void dispatch_literals_of(struct manager *m, struct unit *u, unsigned fla
 
 void dispatch_unit(struct manager *m, struct unit *u, unsigned flags)
 {
-	/* -u/-a react to what the sources report, never to our own looks */
-	if (u->from_event) {
-		u->from_event = false;
-		manager_unit_reported(m, u);
-	}
 	dispatch_literals_of(m, u, flags, 0);
 	dispatch_unit_bound(m, u, flags, 0);
 	manager_notify_status(m);

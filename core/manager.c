@@ -314,6 +314,9 @@ int manager_handle_event(struct manager *m, struct module *source, const struct 
 	u = unit_get(m, kind, uid, ev->unit, true);
 	if (!u)
 		return -ENOMEM;
+	/* -u/-a: at once, from the loop (one reload for a burst in one iteration), never
+	 * from a unit's cooldown, so that the last re-apply follows the last event */
+	manager_unit_reported(m, u);
 
 	/* A new incarnation goes out at once, cooldown or not: a cgroup the sinks were not
 	 * told about (how a cgroup source gets the rule in place before the unit's first

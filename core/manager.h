@@ -100,7 +100,7 @@ void manager_handle_report(struct manager *m, struct module *sink, const struct 
 /* Does any rule, -u or -a still want events of u? */
 bool manager_wants_unit(struct manager *m, const struct unit *u);
 
-/* From dispatch.c: a source reported u (-u/-a look at this). */
+/* A source reported u (-u/-a look at this). */
 void manager_unit_reported(struct manager *m, struct unit *u);
 
 void manager_notify_status(struct manager *m);

@@ -109,7 +109,6 @@ void unit_triggered(struct unit *u, bool urgent)
 {
 	struct manager *m = u->manager;
 
-	u->from_event = true;
 	if (u->state != UNIT_IDLE && !urgent) {
 		u->state = UNIT_PENDING;
 		return;

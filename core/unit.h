@@ -35,7 +35,6 @@ struct unit {
 	sd_event_source *timer;	/* armed unless UNIT_IDLE */
 
 	char *cgroup_hint;	/* where a cgroup source last saw it (validated owner), NULL */
-	bool from_event;	/* a source reported it since the last dispatch (for -u/-a) */
 	bool stop_reported;	/* the latest event said stopped (a start after it is urgent) */
 	bool present;		/* the last full look found its cgroup */
 	uint64_t cgroup_id;	/* and its id then; 0 when absent */

@@ -86,17 +86,39 @@ tb_scnpm_start --source journal --sink nft -u nftables.service -a reapply.servic
 tap_ok $? "scnpm -u nftables.service -a reapply.service starts"
 tap_check "running units get their rules at start" all_in_place
 
+# log_count PATTERN: how many lines of scnpm's log match (extended regex)
+log_count() {
+	tb_scnpm_log | grep -cE "$1"
+}
+# reloaded_after_last_start UNIT: scnpm re-read the config after it handled UNIT's
+# latest "started": the -u work of that event is done
+reloaded_after_last_start() {
+	tb_scnpm_log | awk -v u="unit '$1' started" '
+		index($0, u) { s = NR } /Configuration reloaded|re-applying its rules/ { r = NR }
+		END { exit !(s && r > s) }'
+}
+starts=$(log_count "unit 'nftables.service' started")
 tb_exec systemctl restart nftables.service
+handled_restart() {
+	[ "$(log_count "unit 'nftables.service' started")" -gt "$starts" ] &&
+		reloaded_after_last_start nftables.service
+}
 tap_check "-u nftables.service: after 'systemctl restart nftables' the rules come back" \
-	tb_wait all_in_place
+	eval 'tb_wait handled_restart && tb_wait all_in_place'
 tap_check "-u nftables.service: the units are allowed again" \
 	eval 'tb_allowed keep.service 7002 && tb_allowed app.service 7001'
 tap_check "-u nftables.service: every foreign rule survived (no delete by an old handle)" foreign_intact
 
 tb_exec nft flush chain inet filter whitelist
 tap_check "(setup) the whitelist chain was flushed by hand: blocked" tb_blocked keep.service 7002
+reapplied=$(log_count "Re-applying all rules")
 tb_exec systemctl start reapply.service
-tap_check "-a reapply.service: starting it re-applies every rule" tb_wait all_in_place
+did_reapply() {
+	[ "$(log_count "Re-applying all rules")" -gt "$reapplied" ]
+}
+# the log line proves -a acted; without it nothing else may have put the rules back
+tap_check "-a reapply.service: starting it re-applies every rule" \
+	eval 'tb_wait did_reapply && tb_wait all_in_place'
 tap_check "-a reapply.service: the units are allowed again" \
 	eval 'tb_allowed keep.service 7002 && tb_allowed app.service 7001'
 
