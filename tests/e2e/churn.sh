@@ -36,7 +36,7 @@ case $CHURN_SECONDS$CHURN_WORKERS in
 esac
 
 tb_preflight "$@"
-tap_plan 22
+tap_plan 21
 
 # ---------------------------------------------------------------------------
 # The container: its firewall (loaded at boot by nftables.service), a second user,
