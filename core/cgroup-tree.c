@@ -91,12 +91,11 @@ int cgroup_path_owner(const char *path, uint32_t *ret_manager, uint32_t *ret_uid
 	return 0;
 }
 
-static int try_path(const char *root, const char *path, char **ret_path)
+static int try_path(const char *root, const char *path, char **ret_path, uint64_t *ret_id)
 {
-	uint64_t id;
 	int r;
 
-	r = cgroup_tree_id(root, path, &id);
+	r = cgroup_tree_id(root, path, ret_id);
 	if (r < 0)
 		return r;
 	*ret_path = strdup(path);
@@ -132,7 +131,8 @@ static int slice_path(const char *base, const char *name, char **ret)
 }
 
 /* Breadth first over the slices below base: is name directly in one of them? */
-static int scan_slices(const char *root, const char *base, const char *name, char **ret_path)
+static int scan_slices(const char *root, const char *base, const char *name, char **ret_path,
+		       uint64_t *ret_id)
 {
 	char **queue = NULL;
 	size_t head = 0;
@@ -140,7 +140,8 @@ static int scan_slices(const char *root, const char *base, const char *name, cha
 
 	if (strv_push(&queue, base) < 0)
 		return -ENOMEM;
-	for (unsigned depth = 0; queue[head] && depth < 1024; depth++) {
+	/* at most 1024 slices looked into: a bound, not a limit anyone reaches */
+	for (unsigned visited = 0; queue[head] && visited < 1024; visited++) {
 		const char *dir = queue[head++];
 		_cleanup_free_ char *abs = NULL, *cand = NULL;
 		struct dirent *de;
@@ -150,7 +151,7 @@ static int scan_slices(const char *root, const char *base, const char *name, cha
 			r = -ENOMEM;
 			break;
 		}
-		if (try_path(root, cand, ret_path) == 0) {
+		if (try_path(root, cand, ret_path, ret_id) == 0) {
 			r = 0;
 			break;
 		}
@@ -186,7 +187,7 @@ static int scan_slices(const char *root, const char *base, const char *name, cha
 }
 
 int cgroup_tree_find_unit(const char *root, uint32_t manager, uint32_t uid, const char *name,
-			  char **ret_path)
+			  char **ret_path, uint64_t *ret_id)
 {
 	static const char *const user_slices[] = { "app.slice", "session.slice", "background.slice" };
 	_cleanup_free_ char *base = NULL, *cand = NULL;
@@ -209,7 +210,7 @@ int cgroup_tree_find_unit(const char *root, uint32_t manager, uint32_t uid, cons
 		if (parse_user_manager(name, strlen(name), &u)) {
 			if (asprintf(&cand, "user.slice/user-%" PRIu32 ".slice/%s", u, name) < 0)
 				return -ENOMEM;
-			return try_path(root, cand, ret_path);
+			return try_path(root, cand, ret_path, ret_id);
 		}
 	}
 
@@ -218,7 +219,7 @@ int cgroup_tree_find_unit(const char *root, uint32_t manager, uint32_t uid, cons
 		r = slice_path(base, name, &cand);
 		if (r < 0)
 			return r;
-		return try_path(root, cand, ret_path);
+		return try_path(root, cand, ret_path, ret_id);
 	}
 	if (manager == SCNPM_MANAGER_USER) {
 		for (size_t i = 0; i < ELEMENTSOF(user_slices); i++) {
@@ -226,17 +227,17 @@ int cgroup_tree_find_unit(const char *root, uint32_t manager, uint32_t uid, cons
 			cand = NULL;
 			if (asprintf(&cand, "%s/%s/%s", base, user_slices[i], name) < 0)
 				return -ENOMEM;
-			if (try_path(root, cand, ret_path) == 0)
+			if (try_path(root, cand, ret_path, ret_id) == 0)
 				return 0;
 		}
 	} else {
 		if (asprintf(&cand, "system.slice/%s", name) < 0)
 			return -ENOMEM;
-		if (try_path(root, cand, ret_path) == 0)
+		if (try_path(root, cand, ret_path, ret_id) == 0)
 			return 0;
 	}
 	/* anywhere among the manager's slices */
-	return scan_slices(root, base, name, ret_path);
+	return scan_slices(root, base, name, ret_path, ret_id);
 }
 
 int cgroup_tree_user_managers(const char *root, uint32_t **ret_uids, size_t *ret_n)

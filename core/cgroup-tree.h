@@ -26,9 +26,9 @@ int cgroup_path_owner(const char *path, uint32_t *ret_manager, uint32_t *ret_uid
 
 /* Find the cgroup of unit name of (manager, uid) below root: the usual places first
  * (system.slice, app.slice, the slice a slice's name implies), then the manager's slices.
- * *ret_path is relative to root. -ENOENT when the unit has no cgroup now. */
+ * *ret_path is relative to root, *ret_id its id. -ENOENT when the unit has no cgroup now. */
 int cgroup_tree_find_unit(const char *root, uint32_t manager, uint32_t uid, const char *name,
-			  char **ret_path);
+			  char **ret_path, uint64_t *ret_id);
 
 /* The uids of the user managers that have a cgroup now (user@UID.service). */
 int cgroup_tree_user_managers(const char *root, uint32_t **ret_uids, size_t *ret_n);

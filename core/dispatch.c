@@ -112,12 +112,8 @@ static void unit_truth(struct manager *m, struct unit *u, char **path, struct tr
 		if (cgroup_tree_id(m->opt.cgroup_root, u->cgroup_hint, &id) < 0)
 			return;
 		*path = strdup(u->cgroup_hint);
-	} else if (cgroup_tree_find_unit(m->opt.cgroup_root, u->kind, u->uid, u->name, path) < 0 ||
-		   cgroup_tree_id(m->opt.cgroup_root, *path, &id) < 0) {
-		free(*path);
-		*path = NULL;
+	} else if (cgroup_tree_find_unit(m->opt.cgroup_root, u->kind, u->uid, u->name, path, &id) < 0)
 		return;
-	}
 	if (!*path) {
 		log_oom();
 		return;
