@@ -67,14 +67,17 @@ else
 fi
 
 # 5. The staged daemon loads it (next to the loader tests' minimal source, which reports
-# nothing) and, in the initial reconcile, hands it the config's rules: the rule that
-# needs a cgroup is skipped, the other one logged as applied. READY=1 on NOTIFY_SOCKET
-# marks the end of the initial reconcile; then SIGTERM must exit 0.
-install -d -m 0755 "$tmp/sources"
+# nothing) and, in the initial reconcile, hands it the config's rules for the unit it
+# finds in the cgroup tree itself (a directory tree standing in for the cgroup2 mount,
+# given with --cgroup-root): both rules, with the unit's cgroup. A rule for a unit that
+# has no cgroup is not applied. READY=1 on NOTIFY_SOCKET marks the end of the initial
+# reconcile; then SIGTERM must exit 0.
+install -d -m 0755 "$tmp/sources" "$tmp/cgroup/system.slice/example.service"
 install -m 0755 "$build/tests/fixtures/bad-modules/scnpm-source-good.so" "$tmp/sources/"
 cat >"$tmp/rules.conf" <<'CONF'
 # example.service :: add rule inet filter output socket cgroupv2 level %{level} %{cgroup} accept
 # example.service :: inet filter output meta mark 0x1 accept
+# absent.service :: inet filter output meta mark 0x2 accept
 CONF
 if python3 - "$daemon" "$(dirname "$module"):$tmp/sources" "$tmp" >"$tmp/daemon.log" 2>&1 <<'PY'
 import os, signal, socket, subprocess, sys
@@ -88,6 +91,7 @@ env = {k: v for k, v in os.environ.items() if k not in ("JOURNAL_STREAM", "SCNPM
 env["NOTIFY_SOCKET"] = sock_path
 p = subprocess.Popen([daemon, "--module-dir", moddir, "--source", "good",
                       "--sink", "example:verb=WOULD", "--debug",
+                      "--cgroup-root", os.path.join(tmp, "cgroup"),
                       os.path.join(tmp, "rules.conf")],
                      env=env, stderr=subprocess.PIPE, text=True)
 ready = False
@@ -101,16 +105,20 @@ if p.poll() is None:
     p.send_signal(signal.SIGTERM)
 err = p.communicate(timeout=60)[1]
 print(err, end="")
-want = "WOULD apply for 'example.service' (cgroup unknown): add rule inet filter output meta mark 0x1 accept"
+wants = ["WOULD apply for 'example.service' (cgroup system.slice/example.service): "
+         "add rule inet filter output socket cgroupv2 level 2 \"system.slice/example.service\" accept",
+         "WOULD apply for 'example.service' (cgroup system.slice/example.service): "
+         "add rule inet filter output meta mark 0x1 accept"]
 problems = []
 if not ready:
     problems.append("no READY=1")
 if p.returncode != 0:
     problems.append("exit status %d" % p.returncode)
-if want not in err:
-    problems.append("no line: " + want)
-if any("WOULD apply" in l and "cgroupv2" in l for l in err.splitlines()):
-    problems.append("applied the rule that needs a cgroup, with no cgroup known")
+for want in wants:
+    if want not in err:
+        problems.append("no line: " + want)
+if "absent.service" in "".join(l for l in err.splitlines() if "WOULD apply" in l):
+    problems.append("applied a rule for a unit that has no cgroup")
 print("\n".join(problems))
 sys.exit(1 if problems else 0)
 PY

@@ -19,7 +19,7 @@ tb_boot
 
 hostile_cleanup() {
 	[ -n "$TB_LEADER" ] && [ -x "$TB_ROOT/opt/tb/hostile" ] || return 0
-	tb_exec /opt/tb/hostile remove 2>/dev/null
+	tb_exec /opt/tb/hostile remove >/dev/null 2>&1
 }
 cg_exit() {
 	local rc=$?
