@@ -17,6 +17,7 @@
 #include <scnpm/cgroup2.h>
 #include <scnpm/unit-name.h>
 
+#include "instance-lock.h"
 #include "loader.h"
 #include "log.h"
 #include "manager.h"
@@ -254,6 +255,9 @@ static int run(int argc, char *argv[])
 	r = load_modules(m);
 	if (r >= 0)
 		r = manager_load_config(m);
+	/* Held (fd left open) until we exit. */
+	if (r >= 0 && instance_lock_take() == -EBUSY)
+		r = -EBUSY;
 	if (r >= 0)
 		r = manager_start(m);
 	if (r < 0)

@@ -89,6 +89,7 @@ sock.bind(sock_path)
 sock.settimeout(60)
 env = {k: v for k, v in os.environ.items() if k not in ("JOURNAL_STREAM", "SCNPM_MODULE_DIR")}
 env["NOTIFY_SOCKET"] = sock_path
+env["RUNTIME_DIRECTORY"] = tmp  # its instance lock, not the host's
 p = subprocess.Popen([daemon, "--module-dir", moddir, "--source", "good",
                       "--sink", "example:verb=WOULD", "--debug",
                       "--cgroup-root", os.path.join(tmp, "cgroup"),

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <scnpm/cleanup.h>
+#include <scnpm/nft-family.h>
 
 #include "nft-cmd.h"
 
@@ -57,20 +58,14 @@ int nft_buf_appendf(struct nft_buf *b, const char *fmt, ...)
 
 int nft_family_from_name(const char *name)
 {
-	static const struct {
-		const char *name;
-		int proto;
-	} families[] = {
-	    {"ip", NFPROTO_IPV4}, {"ip6", NFPROTO_IPV6},      {"inet", NFPROTO_INET},
-	    {"arp", NFPROTO_ARP}, {"bridge", NFPROTO_BRIDGE}, {"netdev", NFPROTO_NETDEV},
-	};
+	int f = scnpm_nft_family_from_name(name);
 
-	if (!name)
-		return -EINVAL;
-	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++)
-		if (strcmp(families[i].name, name) == 0)
-			return families[i].proto;
-	return -EINVAL;
+	return f < 0 ? -EINVAL : f;
+}
+
+const char *nft_family_name(int family)
+{
+	return scnpm_nft_family_name(family);
 }
 
 int nft_name_unquote(const char *name, char **ret)

@@ -28,6 +28,8 @@ static inline const char *nft_buf_str(const struct nft_buf *b)
 
 /* NFPROTO_* of an nft family name ("inet" -> NFPROTO_INET), -EINVAL when unknown. */
 int nft_family_from_name(const char *name);
+/* The other way round; NULL when unknown. */
+const char *nft_family_name(int family);
 
 /* Table, chain and set names as nft prints them may be quoted ("my chain"); the kernel
  * knows them without quotes. Copies name without one pair of surrounding double quotes

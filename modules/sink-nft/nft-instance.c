@@ -48,12 +48,20 @@ static void instance_free(struct nft_instance *i)
 	free(i->unit);
 	free(i->table);
 	free(i->chain);
+	free(i->want);
+	free(i->message);
 	free(i);
 }
 
 void nft_instances_done(struct nft_instances *t)
 {
-	(void)nft_instances_forget_all(t);
+	for (size_t b = 0; b < t->n_buckets; b++)
+		while (t->by_key[b]) {
+			struct nft_instance *i = t->by_key[b];
+
+			t->by_key[b] = i->next_by_key;
+			instance_free(i);
+		}
 	free(t->by_key);
 	free(t->by_handle);
 	*t = (struct nft_instances){};
@@ -75,7 +83,7 @@ struct nft_instance *nft_instances_find(const struct nft_instances *t, const voi
 struct nft_instance *nft_instances_find_handle(const struct nft_instances *t, int family,
 					       const char *table, uint64_t handle)
 {
-	if (t->n == 0 || !table)
+	if (t->n == 0 || !table || handle == 0)
 		return NULL;
 	for (struct nft_instance *i = t->by_handle[hash_handle(t, family, handle)]; i;
 	     i = i->next_by_handle)
@@ -84,15 +92,37 @@ struct nft_instance *nft_instances_find_handle(const struct nft_instances *t, in
 	return NULL;
 }
 
+static void link_handle(struct nft_instances *t, struct nft_instance *i)
+{
+	size_t h;
+
+	if (i->handle == 0)
+		return;
+	h = hash_handle(t, i->family, i->handle);
+	i->next_by_handle = t->by_handle[h];
+	t->by_handle[h] = i;
+}
+
+static void unlink_handle(struct nft_instances *t, struct nft_instance *i)
+{
+	if (i->handle == 0)
+		return;
+	for (struct nft_instance **p = &t->by_handle[hash_handle(t, i->family, i->handle)]; *p;
+	     p = &(*p)->next_by_handle)
+		if (*p == i) {
+			*p = i->next_by_handle;
+			break;
+		}
+	i->next_by_handle = NULL;
+}
+
 static void link_instance(struct nft_instances *t, struct nft_instance *i)
 {
 	size_t k = hash_key(t, i->rule, i->manager, i->uid, i->unit);
-	size_t h = hash_handle(t, i->family, i->handle);
 
 	i->next_by_key = t->by_key[k];
 	t->by_key[k] = i;
-	i->next_by_handle = t->by_handle[h];
-	t->by_handle[h] = i;
+	link_handle(t, i);
 }
 
 static int grow(struct nft_instances *t)
@@ -132,20 +162,23 @@ static int grow(struct nft_instances *t)
 	return 0;
 }
 
-int nft_instances_put(struct nft_instances *t, const void *rule, uint32_t manager, uint32_t uid,
-		      const char *unit, int family, const char *table, const char *chain,
-		      uint64_t handle)
+struct nft_instance *nft_instances_get(struct nft_instances *t, const void *rule, uint32_t manager,
+				       uint32_t uid, const char *unit, int family,
+				       const char *table, const char *chain)
 {
-	struct nft_instance *i, *old;
+	struct nft_instance *i;
 
-	if (!unit || !table || !chain || handle == 0)
-		return -EINVAL;
+	if (!unit || !table || !chain)
+		return NULL;
+	i = nft_instances_find(t, rule, manager, uid, unit);
+	if (i)
+		return i;
 	if (t->n + 1 > t->n_buckets && grow(t) < 0)
-		return -ENOMEM;
+		return NULL;
 
 	i = calloc(1, sizeof(*i));
 	if (!i)
-		return -ENOMEM;
+		return NULL;
 	*i = (struct nft_instance){
 	    .rule = rule,
 	    .manager = manager,
@@ -154,55 +187,124 @@ int nft_instances_put(struct nft_instances *t, const void *rule, uint32_t manage
 	    .family = family,
 	    .table = strdup(table),
 	    .chain = strdup(chain),
-	    .handle = handle,
 	};
 	if (!i->unit || !i->table || !i->chain) {
 		instance_free(i);
-		return -ENOMEM;
+		return NULL;
 	}
-
-	old = nft_instances_find(t, rule, manager, uid, unit);
-	if (old)
-		nft_instances_remove(t, old);
 	link_instance(t, i);
 	t->n++;
-	return 0;
+	return i;
+}
+
+void nft_instances_set_handle(struct nft_instances *t, struct nft_instance *i, uint64_t handle,
+			      uint64_t tag)
+{
+	unlink_handle(t, i);
+	i->handle = handle;
+	i->tag = handle ? tag : 0;
+	link_handle(t, i);
+}
+
+void nft_instances_mark_dirty(struct nft_instances *t, struct nft_instance *i)
+{
+	if (i->dirty)
+		return;
+	i->dirty = 1;
+	i->dirty_next = NULL;
+	i->dirty_prev = t->dirty_tail;
+	if (t->dirty_tail)
+		t->dirty_tail->dirty_next = i;
+	else
+		t->dirty_head = i;
+	t->dirty_tail = i;
+	t->n_dirty++;
+}
+
+void nft_instances_clear_dirty(struct nft_instances *t, struct nft_instance *i)
+{
+	if (!i->dirty)
+		return;
+	if (i->dirty_prev)
+		i->dirty_prev->dirty_next = i->dirty_next;
+	else
+		t->dirty_head = i->dirty_next;
+	if (i->dirty_next)
+		i->dirty_next->dirty_prev = i->dirty_prev;
+	else
+		t->dirty_tail = i->dirty_prev;
+	i->dirty = 0;
+	i->dirty_prev = i->dirty_next = NULL;
+	t->n_dirty--;
 }
 
 void nft_instances_remove(struct nft_instances *t, struct nft_instance *i)
 {
-	struct nft_instance **p;
-
-	for (p = &t->by_key[hash_key(t, i->rule, i->manager, i->uid, i->unit)]; *p;
-	     p = &(*p)->next_by_key)
+	nft_instances_clear_dirty(t, i);
+	for (struct nft_instance **p = &t->by_key[hash_key(t, i->rule, i->manager, i->uid, i->unit)];
+	     *p; p = &(*p)->next_by_key)
 		if (*p == i) {
 			*p = i->next_by_key;
 			break;
 		}
-	for (p = &t->by_handle[hash_handle(t, i->family, i->handle)]; *p; p = &(*p)->next_by_handle)
-		if (*p == i) {
-			*p = i->next_by_handle;
-			break;
-		}
+	unlink_handle(t, i);
 	t->n--;
 	instance_free(i);
 }
 
-size_t nft_instances_forget_handle(struct nft_instances *t, int family, const char *table,
-				   uint64_t handle)
+static void lose(struct nft_instances *t, struct nft_instance *i)
+{
+	nft_instances_set_handle(t, i, 0, 0);
+	i->lost = 1;
+	nft_instances_mark_dirty(t, i);
+}
+
+struct nft_instance *nft_instances_lose_handle(struct nft_instances *t, int family,
+					       const char *table, uint64_t handle)
 {
 	struct nft_instance *i = nft_instances_find_handle(t, family, table, handle);
 
-	if (!i)
-		return 0;
-	nft_instances_remove(t, i);
-	return 1;
+	if (i)
+		lose(t, i);
+	return i;
 }
 
-/* Removes every instance for which match() says yes. */
-static size_t forget_matching(struct nft_instances *t,
-			      int (*match)(const struct nft_instance *i, const void *arg),
-			      const void *arg)
+static int in_where(const struct nft_instance *i, int family, const char *table, const char *chain)
+{
+	return (!table || (i->family == family && strcmp(i->table, table) == 0)) &&
+	       (!chain || strcmp(i->chain, chain) == 0);
+}
+
+size_t nft_instances_lose_where(struct nft_instances *t, int family, const char *table,
+				const char *chain)
+{
+	size_t n = 0;
+
+	for (size_t b = 0; b < t->n_buckets; b++)
+		for (struct nft_instance *i = t->by_key[b]; i; i = i->next_by_key)
+			if (i->handle != 0 && in_where(i, family, table, chain)) {
+				lose(t, i);
+				n++;
+			}
+	return n;
+}
+
+size_t nft_instances_wake_where(struct nft_instances *t, int family, const char *table,
+				const char *chain)
+{
+	size_t n = 0;
+
+	for (size_t b = 0; b < t->n_buckets; b++)
+		for (struct nft_instance *i = t->by_key[b]; i; i = i->next_by_key)
+			if (i->waiting && in_where(i, family, table, chain)) {
+				i->waiting = 0;
+				nft_instances_mark_dirty(t, i);
+				n++;
+			}
+	return n;
+}
+
+size_t nft_instances_forget_rule(struct nft_instances *t, const void *rule)
 {
 	size_t n = 0;
 
@@ -212,7 +314,7 @@ static size_t forget_matching(struct nft_instances *t,
 		while (i) {
 			struct nft_instance *next = i->next_by_key;
 
-			if (match(i, arg)) {
+			if (i->rule == rule) {
 				nft_instances_remove(t, i);
 				n++;
 			}
@@ -222,52 +324,11 @@ static size_t forget_matching(struct nft_instances *t,
 	return n;
 }
 
-struct where {
-	int family;
-	const char *table, *chain;
-};
-
-static int match_where(const struct nft_instance *i, const void *arg)
-{
-	const struct where *w = arg;
-
-	return i->family == w->family && (!w->table || strcmp(i->table, w->table) == 0) &&
-	       (!w->chain || strcmp(i->chain, w->chain) == 0);
-}
-
-size_t nft_instances_forget_where(struct nft_instances *t, int family, const char *table,
-				  const char *chain)
-{
-	struct where w = {.family = family, .table = table, .chain = chain};
-
-	return forget_matching(t, match_where, &w);
-}
-
-static int match_rule(const struct nft_instance *i, const void *arg)
-{
-	return i->rule == arg;
-}
-
-size_t nft_instances_forget_rule(struct nft_instances *t, const void *rule)
-{
-	return forget_matching(t, match_rule, rule);
-}
-
-static int match_all(const struct nft_instance *i, const void *arg)
-{
-	return 1;
-}
-
-size_t nft_instances_forget_all(struct nft_instances *t)
-{
-	return forget_matching(t, match_all, NULL);
-}
-
-void nft_instances_foreach_rule(const struct nft_instances *t, const void *rule,
-				void (*f)(struct nft_instance *i, void *userdata), void *userdata)
+void nft_instances_foreach(const struct nft_instances *t, const void *rule,
+			   void (*f)(struct nft_instance *i, void *userdata), void *userdata)
 {
 	for (size_t b = 0; b < t->n_buckets; b++)
 		for (struct nft_instance *i = t->by_key[b]; i; i = i->next_by_key)
-			if (i->rule == rule)
+			if (!rule || i->rule == rule)
 				f(i, userdata);
 }

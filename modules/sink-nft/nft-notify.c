@@ -38,6 +38,29 @@ static const char *attr_str(const struct nlattr *attr)
 	return mnl_attr_get_str(attr);
 }
 
+/* The comment nft stores in a rule's userdata: TLVs of { u8 type, u8 len, value[len] },
+ * type 0 (NFTNL_UDATA_RULE_COMMENT) a NUL-terminated string. NULL when there is none or
+ * the blob is malformed. */
+static const char *udata_comment(const struct nlattr *attr)
+{
+	const uint8_t *p, *end;
+
+	if (!attr)
+		return NULL;
+	p = mnl_attr_get_payload(attr);
+	end = p + mnl_attr_get_payload_len(attr);
+	while (end - p >= 2) {
+		uint8_t type = p[0], len = p[1];
+
+		if (len > end - p - 2)
+			return NULL;
+		if (type == 0)
+			return len > 0 && p[2 + len - 1] == '\0' ? (const char *)p + 2 : NULL;
+		p += 2 + len;
+	}
+	return NULL;
+}
+
 int nft_notify_parse(const struct nlmsghdr *nlh, struct nft_notify *ret)
 {
 	struct nft_notify n = {.type = NFT_NOTIFY_OTHER};
@@ -72,6 +95,12 @@ int nft_notify_parse(const struct nlmsghdr *nlh, struct nft_notify *ret)
 	case NFT_MSG_NEWGEN:
 		n.type = NFT_NOTIFY_NEWGEN, a.max = NFTA_GEN_MAX;
 		break;
+	case NFT_MSG_NEWCHAIN:
+		n.type = NFT_NOTIFY_NEWCHAIN, a.max = NFTA_CHAIN_MAX;
+		break;
+	case NFT_MSG_NEWTABLE:
+		n.type = NFT_NOTIFY_NEWTABLE, a.max = NFTA_TABLE_MAX;
+		break;
 	default:
 		*ret = n;
 		return 0;
@@ -92,13 +121,16 @@ int nft_notify_parse(const struct nlmsghdr *nlh, struct nft_notify *ret)
 		    mnl_attr_validate(a.tb[NFTA_RULE_HANDLE], MNL_TYPE_U64) < 0)
 			return -EBADMSG;
 		n.handle = be64toh(mnl_attr_get_u64(a.tb[NFTA_RULE_HANDLE]));
+		n.comment = udata_comment(a.tb[NFTA_RULE_USERDATA]);
 		break;
+	case NFT_NOTIFY_NEWCHAIN:
 	case NFT_NOTIFY_DELCHAIN:
 		n.table = attr_str(a.tb[NFTA_CHAIN_TABLE]);
 		n.chain = attr_str(a.tb[NFTA_CHAIN_NAME]);
 		if (!n.table || !n.chain)
 			return -EBADMSG;
 		break;
+	case NFT_NOTIFY_NEWTABLE:
 	case NFT_NOTIFY_DELTABLE:
 		n.table = attr_str(a.tb[NFTA_TABLE_NAME]);
 		if (!n.table)

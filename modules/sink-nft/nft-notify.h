@@ -26,6 +26,8 @@ enum nft_notify_type {
 	NFT_NOTIFY_DELCHAIN,
 	NFT_NOTIFY_DELTABLE,
 	NFT_NOTIFY_NEWGEN,
+	NFT_NOTIFY_NEWCHAIN,
+	NFT_NOTIFY_NEWTABLE,
 };
 
 struct nft_notify {
@@ -36,6 +38,8 @@ struct nft_notify {
 			    * ruleset-wide DELTABLE never comes: one per table) */
 	const char *chain; /* rules and chains */
 	uint64_t handle;   /* rules */
+	const char *comment; /* rules: the comment in the rule's userdata (points into the
+			      * message), NULL when it has none */
 	uint32_t gen_id;   /* NEWGEN */
 	uint32_t gen_pid;  /* NEWGEN: committing task id, 0 when the kernel did not say */
 };

@@ -1,272 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * sink-nft against a real kernel: root only, each test in its own network and mount
- * namespace with cgroup2 mounted at /sys/fs/cgroup (where nft resolves cgroupv2 paths).
- * The cgroup2 hierarchy itself is the host's: every cgroup made here is removed again,
- * deepest first, in the fixture's teardown, also when the test failed.
- * Under CI=true a missing prerequisite fails the test instead of skipping it.
+ * sink-nft against a real kernel: applying, restarts, stops, foreign rules, failures.
+ * The fixture (namespaces, cgroups, the module behind a fake host) is in
+ * test-sink-nft-fixture.c; self-healing and ownership are in test-sink-nft-heal.c.
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <nftables/libnftables.h>
-#include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <syslog.h>
-#include <unistd.h>
 
-#include <scnpm/module.h>
-
-#include "fake-host.h"
-
-#define CG_ROOT	    "/sys/fs/cgroup"
-#define MAX_CGROUPS 16
-
-static struct {
-	sd_event *event;
-	struct fake_host *fh;
-	void *dl;
-	const struct scnpm_module *m;
-	void *state;
-	struct nft_ctx *nft;		/* the test's own: other people's rules, listings */
-	char slice[64];			/* "scnpmtest<pid>.slice" */
-	char cgroups[MAX_CGROUPS][128]; /* created, relative to CG_ROOT, in creation order */
-	size_t n_cgroups;
-	int ready;
-} fx;
-
-static void prerequisite_missing(const char *what)
-{
-	const char *ci = getenv("CI");
-
-	if (ci && strcmp(ci, "true") == 0)
-		cr_fatal("sink-nft kernel test needs %s (CI=true: not skipping)", what);
-	cr_skip_test("sink-nft kernel test needs %s", what);
-}
-
-static void cg_rmdir_all(void)
-{
-	char path[256];
-
-	/* Deepest first: children were created after their parents. */
-	for (size_t i = fx.n_cgroups; i > 0; i--) {
-		snprintf(path, sizeof(path), CG_ROOT "/%s", fx.cgroups[i - 1]);
-		if (rmdir(path) < 0 && errno != ENOENT)
-			fprintf(stderr, "rmdir %s: %m\n", path);
-	}
-	fx.n_cgroups = 0;
-}
-
-/* mkdir a cgroup below the test's slice; returns its path relative to the root. */
-static const char *cg_mkdir(const char *name)
-{
-	char path[256], rel[128];
-
-	snprintf(rel, sizeof(rel), "%s/%s", fx.slice, name);
-	snprintf(path, sizeof(path), CG_ROOT "/%s", rel);
-	cr_assert(eq(int, mkdir(path, 0755), 0), "mkdir %s: %s", path, strerror(errno));
-	for (size_t i = 0; i < fx.n_cgroups; i++)
-		if (strcmp(fx.cgroups[i], rel) == 0)
-			return fx.cgroups[i];
-	cr_assert(lt(sz, fx.n_cgroups, MAX_CGROUPS));
-	snprintf(fx.cgroups[fx.n_cgroups], sizeof(fx.cgroups[0]), "%s", rel);
-	return fx.cgroups[fx.n_cgroups++];
-}
-
-static void cg_rmdir(const char *name)
-{
-	char path[256];
-
-	snprintf(path, sizeof(path), CG_ROOT "/%s/%s", fx.slice, name);
-	cr_assert(eq(int, rmdir(path), 0), "rmdir %s: %s", path, strerror(errno));
-}
-
-static void nft_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void nft_ok(const char *fmt, ...)
-{
-	char *cmd;
-	va_list ap;
-	int r;
-
-	va_start(ap, fmt);
-	cr_assert(ge(int, vasprintf(&cmd, fmt, ap), 0));
-	va_end(ap);
-	nft_ctx_output_set_flags(fx.nft, 0);
-	r = nft_run_cmd_from_buffer(fx.nft, cmd);
-	cr_assert(eq(int, r, 0), "nft '%s': %s", cmd, nft_ctx_get_error_buffer(fx.nft));
-	free(cmd);
-}
-
-/* The rules of chain c as nft lists them (with handles); returns how many. */
-static size_t list_rules(char lines[][512], uint64_t *handles, size_t max)
-{
-	const char *out, *p;
-	size_t n = 0;
-
-	nft_ctx_output_set_flags(fx.nft, NFT_CTX_OUTPUT_HANDLE);
-	cr_assert(eq(int, nft_run_cmd_from_buffer(fx.nft, "list chain inet scnpmt c"), 0),
-		  "list: %s", nft_ctx_get_error_buffer(fx.nft));
-	out = nft_ctx_get_output_buffer(fx.nft);
-	for (p = out; p && *p;) {
-		const char *eol = strchrnul(p, '\n'), *h;
-		char line[512];
-
-		snprintf(line, sizeof(line), "%.*s", (int)(eol - p), p);
-		h = strstr(line, " # handle ");
-		/* rule lines are indented twice; the chain's own line once */
-		if (h && strncmp(line, "\t\t", 2) == 0) {
-			cr_assert(lt(sz, n, max));
-			if (lines)
-				snprintf(lines[n], 512, "%s", line);
-			if (handles)
-				handles[n] = strtoull(h + strlen(" # handle "), NULL, 10);
-			n++;
-		}
-		p = *eol ? eol + 1 : eol;
-	}
-	return n;
-}
-
-static size_t count_rules(const char *needle)
-{
-	char lines[64][512];
-	size_t n = list_rules(lines, NULL, 64), k = 0;
-
-	for (size_t i = 0; i < n; i++)
-		if (!needle || strstr(lines[i], needle))
-			k++;
-	return k;
-}
-
-static void setup(void)
-{
-	int (*init)(const struct scnpm_host *, void **);
-
-	if (geteuid() != 0)
-		prerequisite_missing("root");
-	if (unshare(CLONE_NEWNET | CLONE_NEWNS) < 0)
-		prerequisite_missing("network and mount namespaces (unshare failed)");
-	/* Keep our mounts out of the host's namespace. */
-	cr_assert(eq(int, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0));
-	if (mount("none", CG_ROOT, "cgroup2", 0, NULL) < 0)
-		prerequisite_missing("cgroup2 (mount failed)");
-
-	snprintf(fx.slice, sizeof(fx.slice), "scnpmtest%d.slice", (int)getpid());
-	{
-		char path[256];
-
-		snprintf(path, sizeof(path), CG_ROOT "/%s", fx.slice);
-		cr_assert(eq(int, mkdir(path, 0755), 0), "mkdir %s: %s", path, strerror(errno));
-		snprintf(fx.cgroups[fx.n_cgroups++], sizeof(fx.cgroups[0]), "%s", fx.slice);
-	}
-
-	fx.nft = nft_ctx_new(NFT_CTX_DEFAULT);
-	cr_assert(ne(ptr, fx.nft, NULL));
-	nft_ctx_buffer_output(fx.nft);
-	nft_ctx_buffer_error(fx.nft);
-	nft_ok("add table inet scnpmt\nadd chain inet scnpmt c\n");
-
-	cr_assert(eq(int, sd_event_new(&fx.event), 0));
-	fx.fh = fake_host_new(fx.event, "sink-nft");
-
-	fx.m = fake_host_load_module(MODULE_PATH, &fx.dl);
-	cr_assert(ne(ptr, (void *)fx.m, NULL), "cannot load " MODULE_PATH);
-	cr_assert(eq(u32, fx.m->abi, SCNPM_MODULE_ABI));
-	cr_assert(eq(u32, fx.m->kind, SCNPM_MODULE_SINK));
-	init = fx.m->init;
-	cr_assert(eq(int, init(&fx.fh->host, &fx.state), 0));
-	cr_assert(eq(int, fx.m->start(fx.state), 0));
-	fx.ready = 1;
-}
-
-static void teardown(void)
-{
-	if (fx.m)
-		fx.m->done(fx.state);
-	if (fx.dl)
-		dlclose(fx.dl);
-	fake_host_free(fx.fh);
-	sd_event_unref(fx.event);
-	if (fx.nft)
-		nft_ctx_free(fx.nft);
-	cg_rmdir_all();
-}
+#include "test-sink-nft-fixture.h"
 
 TestSuite(sink_nft, .init = setup, .fini = teardown);
-
-static struct scnpm_rule mkrule(int line, const char *body)
-{
-	static char texts[16][512];
-	static size_t n_texts;
-	char *text;
-
-	cr_assert(lt(sz, n_texts, 16));
-	text = texts[n_texts++];
-	snprintf(text, sizeof(texts[0]), "add rule inet scnpmt c %s", body);
-	return (struct scnpm_rule){
-	    .size = sizeof(struct scnpm_rule),
-	    .object = SCNPM_OBJECT_RULE,
-	    .unit = "a.service",
-	    .text = text,
-	    .family = "inet",
-	    .table = "scnpmt",
-	    .name = "c",
-	    .body = body,
-	    .file = "test.conf",
-	    .line = (uint32_t)line,
-	};
-}
-
-static struct scnpm_event unit_ev(uint32_t change, const char *unit, const char *cgroup_path)
-{
-	return (struct scnpm_event){
-	    .size = sizeof(struct scnpm_event),
-	    .change = change,
-	    .unit = unit,
-	    .manager = SCNPM_MANAGER_SYSTEM,
-	    .cgroup_path = cgroup_path,
-	    .cgroup_level = cgroup_path ? 2 : 0,
-	};
-}
-
-static void add_rules(struct scnpm_rule *r, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		cr_assert(eq(int, fx.m->rule_add(fx.state, &r[i]), 0));
-}
-
-static void apply(const struct scnpm_event *ev, struct scnpm_rule *r, size_t n)
-{
-	const struct scnpm_rule *rules[8];
-
-	cr_assert(le(sz, n, 8));
-	for (size_t i = 0; i < n; i++)
-		rules[i] = &r[i];
-	fake_host_clear_reports(fx.fh);
-	cr_assert(eq(int, fx.m->apply(fx.state, ev, rules, n), 0));
-	/* One report per rule. */
-	cr_assert(eq(sz, fx.fh->n_reports, n));
-	/* No warning: in particular, every handle was learned. */
-	cr_assert(eq(sz,
-		     fake_host_count_logs(fx.fh, LOG_WARNING, NULL) +
-			 fake_host_count_logs(fx.fh, LOG_ERR, NULL),
-		     0));
-}
-
-static uint32_t result_of(const struct scnpm_rule *r)
-{
-	const struct fake_report *rep = fake_host_last_report(fx.fh, r);
-
-	cr_assert(ne(ptr, (void *)rep, NULL));
-	return rep->result;
-}
 
 Test(sink_nft, applies_for_existing_cgroup)
 {
@@ -348,7 +96,7 @@ Test(sink_nft, restart_reapplies_exactly_one_rule)
 		cr_assert(ne(u64, (uint64_t)before.st_ino, (uint64_t)after.st_ino),
 			  "new cgroup, new id");
 
-		ev.change = SCNPM_UNIT_CHANGED;
+		ev = unit_ev(SCNPM_UNIT_CHANGED, "a.service", cg);
 		apply(&ev, r, 1);
 		cr_assert(eq(u32, result_of(&r[0]), SCNPM_RESULT_APPLIED));
 		/* Exactly one rule, and it names the live cgroup (a stale one would be
@@ -374,7 +122,7 @@ Test(sink_nft, restart_into_missing_cgroup_withdraws)
 	/* The unit's cgroup vanished before we got to re-apply: the batch (two deletes,
 	 * two adds) fails; one at a time the old instances still go. */
 	cg_rmdir("a.service");
-	ev.change = SCNPM_UNIT_CHANGED;
+	ev = unit_ev(SCNPM_UNIT_CHANGED, "a.service", cg);
 	apply(&ev, r, 2);
 	cr_assert(eq(u32, result_of(&r[0]), SCNPM_RESULT_SKIPPED));
 	cr_assert(eq(u32, result_of(&r[1]), SCNPM_RESULT_SKIPPED));
@@ -607,6 +355,7 @@ Test(sink_nft, rule_remove_withdraws_every_instance)
 	cr_assert(eq(sz, count_rules(NULL), 4));
 
 	fx.m->rule_remove(fx.state, &r[0]);
+	settle();
 	cr_assert(eq(sz, count_rules(NULL), 2));
 	cr_assert(eq(sz, count_rules("counter"), 2));
 

@@ -15,6 +15,7 @@
 #include <libnftnl/chain.h>
 #include <libnftnl/table.h>
 
+#include <scnpm/nft-family.h>
 #include <scnpm/cleanup.h>
 #include <scnpm/template.h>
 
@@ -30,28 +31,16 @@ SCNPM_DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_chain *, nftnl_chain_free)
 /* Room reserved per message: names are at most 256 bytes each, the rest is small. */
 #define NLBATCH_MSG_MAX 4096
 
-static const struct {
-	const char *name;
-	int family;
-} nlbatch_families[] = {
-	{ "ip", NFPROTO_IPV4 },	    { "ip6", NFPROTO_IPV6 },	   { "inet", NFPROTO_INET },
-	{ "arp", NFPROTO_ARP },	    { "bridge", NFPROTO_BRIDGE }, { "netdev", NFPROTO_NETDEV },
-};
-
 int nlbatch_family_from_string(const char *s)
 {
-	for (size_t i = 0; i < sizeof(nlbatch_families) / sizeof(nlbatch_families[0]); i++)
-		if (s && strcmp(s, nlbatch_families[i].name) == 0)
-			return nlbatch_families[i].family;
-	return -EINVAL;
+	int f = scnpm_nft_family_from_name(s);
+
+	return f < 0 ? -EINVAL : f;
 }
 
 const char *nlbatch_family_to_string(int family)
 {
-	for (size_t i = 0; i < sizeof(nlbatch_families) / sizeof(nlbatch_families[0]); i++)
-		if (nlbatch_families[i].family == family)
-			return nlbatch_families[i].name;
-	return "unknown";
+	return scnpm_nft_family_name(family) ?: "unknown";
 }
 
 int nlbatch_verdict_equal(const struct nlbatch_verdict *a, const struct nlbatch_verdict *b)

@@ -434,11 +434,21 @@ tb_nft_list() {
 	fi
 }
 
-# tb_nft_rules FAMILY TABLE CHAIN: the chain's rules, one a line, without handles.
+# tb_nft_rules FAMILY TABLE CHAIN: the chain's rules, one a line, without handles and
+# without the tag sink-nft adds to the comment of its rules (tb_nft_tagged counts those).
 tb_nft_rules() {
 	tb_exec nft list chain "$@" 2>/dev/null |
 		sed -n '/chain .* {/,/^\t}/p' | sed '1d;$d' | sed 's/^[[:space:]]*//' |
-		grep -v -e '^type .* hook ' -e '^$'
+		grep -v -e '^type .* hook ' -e '^$' |
+		sed -E -e 's/ comment "scnpm:[0-9a-f]{16}"$//' -e 's/ scnpm:[0-9a-f]{16}"$/"/'
+}
+
+# tb_nft_tagged FAMILY TABLE CHAIN: how many rules of the chain carry sink-nft's tag.
+tb_nft_tagged() {
+	local n
+
+	n=$(tb_exec nft list chain "$@" 2>/dev/null | grep -cE 'scnpm:[0-9a-f]{16}"$')
+	echo "${n:-0}"
 }
 
 # tb_count_rules FAMILY TABLE CHAIN PATTERN: how many rules of the chain match the

@@ -109,17 +109,23 @@ tap_check "-u nftables.service: the units are allowed again" \
 	eval 'tb_allowed keep.service 7002 && tb_allowed app.service 7001'
 tap_check "-u nftables.service: every foreign rule survived (no delete by an old handle)" foreign_intact
 
+restored=$(log_count "sink-nft: Restored")
 tb_exec nft flush chain inet filter whitelist
-tap_check "(setup) the whitelist chain was flushed by hand: blocked" tb_blocked keep.service 7002
+did_restore() {
+	[ "$(log_count "sink-nft: Restored")" -gt "$restored" ]
+}
+tap_check "nft flush chain by hand: sink-nft restores the rules by itself" \
+	eval 'tb_wait did_restore && tb_wait all_in_place'
+handles=$(tb_rule_handles "${W[@]}" 'socket cgroupv2')
 reapplied=$(log_count "Re-applying all rules")
 tb_exec systemctl start reapply.service
 did_reapply() {
 	[ "$(log_count "Re-applying all rules")" -gt "$reapplied" ]
 }
-# the log line proves -a acted; without it nothing else may have put the rules back
-tap_check "-a reapply.service: starting it re-applies every rule" \
-	eval 'tb_wait did_reapply && tb_wait all_in_place'
-tap_check "-a reapply.service: the units are allowed again" \
+# the log line proves -a acted; an unchanged state must not touch the kernel
+tap_check "-a reapply.service: re-applies every rule, and leaves them as they are (same handles)" \
+	eval 'tb_wait did_reapply && all_in_place && [ "$(tb_rule_handles "${W[@]}" "socket cgroupv2")" = "$handles" ]'
+tap_check "-a reapply.service: the units are allowed" \
 	eval 'tb_allowed keep.service 7002 && tb_allowed app.service 7001'
 
 # SIGHUP with an edited config: app.service's line goes, app2.service's comes

@@ -1,0 +1,520 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The sync: make the kernel hold what the instances want, touching only what differs.
+ *
+ * apply(), rule_remove() and the notifications only record what should be and mark it
+ * dirty; the sync runs once per loop iteration (a defer source after the core's
+ * normal-priority work), so everything that became due in one iteration goes out as one
+ * nft transaction: a SIGHUP that edits a rule adds the new form and deletes the old one
+ * together, with no moment with neither or both.
+ *
+ * For each dirty instance the plan is one of:
+ *   unchanged  the rule in the kernel has the tag wanted: nothing is sent (same handle,
+ *              same counters, same place in the chain);
+ *   adopt      a tagged rule found in the ruleset (an earlier run's, or ours whose
+ *              handle we missed) is exactly the one wanted: take its handle;
+ *   replace    delete the old rule (if any), add the wanted one (if any).
+ * One failing command aborts a whole nft transaction, and nft's error output does not
+ * reliably say which command it was: then every instance is retried on its own, so each
+ * gets its own result and the good ones get applied.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <scnpm/cleanup.h>
+#include <scnpm/log.h>
+
+#include "sink-nft.h"
+
+/* How long tagged rules nobody adopted stay after a start or a resync before they are
+ * deleted as leftovers: the sources report the units already running in the first
+ * moments, and a rule still right for one of them is adopted, not re-added. */
+#define NFT_SINK_SWEEP_USEC (2 * 1000 * 1000)
+
+struct nft_op {
+	struct nft_instance *i;
+	uint64_t old_handle, old_tag; /* to delete; 0: nothing */
+	struct nft_seen *adopt;       /* to take over; NULL: none */
+	int add;		      /* add i->want */
+	ssize_t expect_idx;
+};
+
+#define family_name nft_family_name
+
+static void set_result(struct nft_instance *i, uint32_t result, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_result(struct nft_instance *i, uint32_t result, const char *fmt, ...)
+{
+	va_list ap;
+
+	i->result = result;
+	free(i->message);
+	i->message = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&i->message, fmt, ap) < 0)
+		i->message = NULL;
+	va_end(ap);
+}
+
+/* ---- scheduling ---- */
+
+void nft_sink_schedule(struct nft_sink *s)
+{
+	if (s->sync_source)
+		(void)sd_event_source_set_enabled(s->sync_source, SD_EVENT_ONESHOT);
+}
+
+static int on_sync(sd_event_source *source, void *userdata)
+{
+	(void)nft_sink_sync(userdata);
+	return 0;
+}
+
+static int on_sweep(sd_event_source *source, uint64_t usec, void *userdata)
+{
+	struct nft_sink *s = userdata;
+	size_t n = 0;
+
+	(void)nft_sink_drain(s);
+	for (size_t k = 0; k < s->seen.n; k++) {
+		struct nft_seen *r = &s->seen.rules[k];
+
+		if (r->taken)
+			continue;
+		if (nft_sink_queue_delete(s, r->family, r->table, r->chain, r->handle) >= 0)
+			n++;
+	}
+	nft_seen_done(&s->seen);
+	if (n > 0) {
+		scnpm_notice(s->host,
+			     "Deleting %zu stale rule(s) of ours that no directive wants any more "
+			     "(left by an earlier run)",
+			     n);
+		nft_sink_schedule(s);
+	}
+	return 0;
+}
+
+static void arm_sweep(struct nft_sink *s)
+{
+	if (!s->sweep_source || s->seen.n_free == 0)
+		return;
+	(void)sd_event_source_set_time_relative(s->sweep_source, NFT_SINK_SWEEP_USEC);
+	(void)sd_event_source_set_enabled(s->sweep_source, SD_EVENT_ONESHOT);
+}
+
+int nft_sink_add_sources(struct nft_sink *s)
+{
+	sd_event *e = s->host->event;
+	int r;
+
+	r = sd_event_add_defer(e, &s->sync_source, on_sync, s);
+	if (r < 0)
+		return r;
+	(void)sd_event_source_set_description(s->sync_source, "sink-nft-sync");
+	/* after the core's normal-priority sources: one iteration, one transaction */
+	(void)sd_event_source_set_priority(s->sync_source, SD_EVENT_PRIORITY_NORMAL + 10);
+	(void)sd_event_source_set_enabled(s->sync_source, SD_EVENT_OFF);
+
+	r = sd_event_add_time_relative(e, &s->sweep_source, CLOCK_MONOTONIC, NFT_SINK_SWEEP_USEC,
+				       0, on_sweep, s);
+	if (r < 0)
+		return r;
+	(void)sd_event_source_set_description(s->sweep_source, "sink-nft-sweep");
+	(void)sd_event_source_set_enabled(s->sweep_source, SD_EVENT_OFF);
+	return 0;
+}
+
+/* ---- deletes no instance holds ---- */
+
+int nft_sink_queue_delete(struct nft_sink *s, int family, const char *table, const char *chain,
+			  uint64_t handle)
+{
+	struct nft_del d = {.family = family, .handle = handle};
+
+	if (!family_name(family))
+		return -EINVAL;
+	if (s->n_dels == s->cap_dels) {
+		size_t cap = s->cap_dels ? s->cap_dels * 2 : 16;
+		struct nft_del *p = realloc(s->dels, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		s->dels = p;
+		s->cap_dels = cap;
+	}
+	d.table = strdup(table);
+	d.chain = strdup(chain);
+	if (!d.table || !d.chain) {
+		free(d.table);
+		free(d.chain);
+		return -ENOMEM;
+	}
+	s->dels[s->n_dels++] = d;
+	nft_sink_schedule(s);
+	return 0;
+}
+
+void nft_sink_dels_done(struct nft_sink *s)
+{
+	for (size_t k = 0; k < s->n_dels; k++) {
+		free(s->dels[k].table);
+		free(s->dels[k].chain);
+	}
+	free(s->dels);
+	s->dels = NULL;
+	s->n_dels = s->cap_dels = 0;
+}
+
+static int cmd_delete(struct nft_sink *s, int family, const char *table, const char *chain,
+		      uint64_t handle)
+{
+	return nft_cmd_delete_rule(&s->cmd, family_name(family), table, chain, handle);
+}
+
+/* A delete on its own, after a batch failed. Gone already is fine. */
+static void delete_alone(struct nft_sink *s, int family, const char *table, const char *chain,
+			 uint64_t handle)
+{
+	_cleanup_free_ char *summary = NULL;
+	const char *err = NULL;
+
+	nft_buf_reset(&s->cmd);
+	if (cmd_delete(s, family, table, chain, handle) < 0)
+		return;
+	if (nft_sink_run(s, nft_buf_str(&s->cmd), NULL, 0, &err) >= 0 ||
+	    nft_error_classify(err) == NFT_ERROR_NOENT)
+		return;
+	(void)nft_error_summary(err, &summary);
+	scnpm_warning(s->host, "Failed to delete rule handle %" PRIu64 " of chain %s %s %s: %s",
+		      handle, family_name(family), table, chain, summary ?: "nft failed");
+}
+
+/* ---- resync: what of ours is in the kernel ---- */
+
+static void check_instance(struct nft_instance *i, void *userdata)
+{
+	struct nft_sink *s = userdata;
+	struct nft_seen *r;
+
+	if (i->handle == 0) {
+		if (i->want && !i->waiting)
+			nft_instances_mark_dirty(&s->instances, i); /* maybe in, handle missed */
+		return;
+	}
+	r = nft_seen_find_handle(&s->seen, i->family, i->table, i->handle);
+	if (r && r->tag == i->tag && !r->taken) {
+		nft_seen_take(&s->seen, r);
+		return;
+	}
+	/* Not there (any more), or the handle is someone else's now. */
+	nft_instances_set_handle(&s->instances, i, 0, 0);
+	i->lost = 1;
+	nft_instances_mark_dirty(&s->instances, i);
+}
+
+/* Read the tagged rules of the ruleset: check every handle we hold against them, and
+ * keep the rest for adoption (and, if nobody adopts them, the sweep). */
+static void resync(struct nft_sink *s)
+{
+	int r;
+
+	s->need_resync = 0;
+	nft_seen_done(&s->seen);
+	r = nft_dump_tagged_rules(&s->seen);
+	if (r < 0) {
+		scnpm_warning_errno(s->host, r, "Failed to read the ruleset, continuing without: %m");
+		return;
+	}
+	nft_instances_foreach(&s->instances, NULL, check_instance, s);
+	/* Deletes queued before we knew: only handles still tagged as ours. */
+	for (size_t k = 0; k < s->n_dels;) {
+		struct nft_del *d = &s->dels[k];
+		struct nft_seen *sr = nft_seen_find_handle(&s->seen, d->family, d->table, d->handle);
+
+		if (sr) {
+			nft_seen_take(&s->seen, sr);
+			k++;
+			continue;
+		}
+		free(d->table);
+		free(d->chain);
+		s->dels[k] = s->dels[--s->n_dels];
+	}
+	if (s->seen.n_free > 0)
+		scnpm_debug(s->host, "%zu tagged rule(s) in the ruleset not held by any instance",
+			    s->seen.n_free);
+	arm_sweep(s);
+}
+
+/* ---- plan, commit, fallback ---- */
+
+static void plan(struct nft_sink *s, struct nft_op *op)
+{
+	struct nft_instance *i = op->i;
+
+	if (i->want && i->handle != 0 && i->tag == i->want_tag)
+		return; /* unchanged */
+	if (i->want && !i->waiting)
+		op->adopt = nft_seen_find(&s->seen, i->family, i->table, i->chain, i->want_tag);
+	if (op->adopt)
+		nft_seen_take(&s->seen, op->adopt);
+	op->old_handle = i->handle;
+	op->old_tag = i->tag;
+	op->add = i->want && !op->adopt;
+	if (op->old_handle != 0)
+		/* So that the DELRULE of our own delete is not taken for someone else's. */
+		nft_instances_set_handle(&s->instances, i, 0, 0);
+}
+
+static void undo_delete(struct nft_sink *s, struct nft_op *op)
+{
+	if (op->old_handle != 0 && op->i->handle == 0)
+		nft_instances_set_handle(&s->instances, op->i, op->old_handle, op->old_tag);
+}
+
+static void add_failed(struct nft_sink *s, struct nft_op *op, const char *err)
+{
+	struct nft_instance *i = op->i;
+	_cleanup_free_ char *summary = NULL;
+
+	(void)nft_error_summary(err, &summary);
+	switch (nft_error_classify(err)) {
+	case NFT_ERROR_NO_CGROUP:
+		set_result(i, SCNPM_RESULT_SKIPPED, "%s", summary ?: "cgroup does not exist");
+		free(i->want);
+		i->want = NULL;
+		break;
+	case NFT_ERROR_NOENT:
+		i->waiting = 1;
+		set_result(i, SCNPM_RESULT_FAILED,
+			   "%s; added as soon as table %s %s and chain %s exist",
+			   summary ?: "no such table or chain", family_name(i->family), i->table,
+			   i->chain);
+		if (i->change == 0)
+			scnpm_notice(s->host,
+				     "Cannot restore a rule in chain %s %s %s, which does not exist; "
+				     "restoring it when it appears",
+				     family_name(i->family), i->table, i->chain);
+		break;
+	default:
+		set_result(i, SCNPM_RESULT_FAILED, "%s", summary ?: "nft failed");
+	}
+}
+
+static void committed(struct nft_sink *s, struct nft_op *op, uint64_t new_handle)
+{
+	struct nft_instance *i = op->i;
+	int deleted = op->old_handle != 0;
+
+	if (op->adopt)
+		nft_instances_set_handle(&s->instances, i, op->adopt->handle, i->want_tag);
+	else if (op->add && new_handle != 0)
+		nft_instances_set_handle(&s->instances, i, new_handle, i->want_tag);
+	if (i->result != 0)
+		return; /* decided at apply() */
+	if (op->adopt)
+		set_result(i, SCNPM_RESULT_APPLIED, "in place (handle %" PRIu64 ")%s",
+			   op->adopt->handle, deleted ? ", previous instance withdrawn" : "");
+	else if (op->add)
+		set_result(i, SCNPM_RESULT_APPLIED, "added (handle %" PRIu64 ")%s", new_handle,
+			   deleted ? ", previous instance withdrawn" : "");
+	else if (i->want)
+		set_result(i, SCNPM_RESULT_APPLIED, "unchanged (handle %" PRIu64 ")", i->handle);
+	else
+		set_result(i, SCNPM_RESULT_APPLIED, deleted ? "withdrawn" : "nothing to withdraw");
+}
+
+/* One instance in its own transactions: its delete, then its add. */
+static void op_alone(struct nft_sink *s, struct nft_op *op)
+{
+	struct nft_instance *i = op->i;
+	struct nft_expect e = {.family = i->family, .table = i->table, .chain = i->chain};
+	_cleanup_free_ char *summary = NULL;
+	const char *err = NULL;
+	int r;
+
+	if (op->old_handle != 0) {
+		nft_buf_reset(&s->cmd);
+		r = cmd_delete(s, i->family, i->table, i->chain, op->old_handle);
+		if (r >= 0)
+			r = nft_sink_run(s, nft_buf_str(&s->cmd), NULL, 0, &err);
+		if (r < 0 && nft_error_classify(err) != NFT_ERROR_NOENT) {
+			undo_delete(s, op);
+			(void)nft_error_summary(err, &summary);
+			/* adding now would leave two instances */
+			set_result(i, SCNPM_RESULT_FAILED,
+				   "failed to withdraw the previous instance (handle %" PRIu64 "): %s",
+				   op->old_handle, summary ?: "nft failed");
+			return;
+		}
+	}
+	if (!op->add) {
+		committed(s, op, 0);
+		return;
+	}
+	nft_buf_reset(&s->cmd);
+	r = nft_cmd_add_text(&s->cmd, i->want);
+	if (r < 0) {
+		set_result(i, SCNPM_RESULT_FAILED, "cannot build the nft command: %s", strerror(-r));
+		return;
+	}
+	r = nft_sink_run(s, nft_buf_str(&s->cmd), &e, 1, &err);
+	if (r < 0) {
+		add_failed(s, op, err);
+		return;
+	}
+	committed(s, op, e.handle);
+}
+
+static void finish(struct nft_sink *s, struct nft_op *op, size_t *n_restored)
+{
+	struct nft_instance *i = op->i;
+
+	if (i->handle != 0) {
+		if (i->lost && i->change == 0)
+			(*n_restored)++;
+		i->lost = 0;
+	}
+	if (i->change != 0) {
+		struct scnpm_event ev = {
+		    .size = sizeof(ev),
+		    .change = i->change,
+		    .unit = i->unit,
+		    .manager = i->manager,
+		    .uid = i->uid,
+		};
+
+		s->host->report(s->host, i->rule, &ev, i->result ?: SCNPM_RESULT_FAILED, "%s",
+				i->message ?: "no result");
+		i->change = 0;
+	}
+	i->result = 0;
+	free(i->message);
+	i->message = NULL;
+	if (!i->want && i->handle == 0)
+		nft_instances_remove(&s->instances, i);
+}
+
+int nft_sink_sync(struct nft_sink *s)
+{
+	_cleanup_free_ struct nft_op *ops = NULL;
+	_cleanup_free_ struct nft_expect *expect = NULL;
+	size_t n_ops = 0, n_expect = 0, n_cmds = 0, n_dels, n_restored = 0;
+	const char *err = NULL;
+	int r;
+
+	r = nft_sink_drain(s);
+	if (r < 0)
+		scnpm_warning_errno(s->host, r, "Failed to read nftables notifications: %m");
+	if (s->need_resync)
+		resync(s);
+	if (s->instances.n_dirty == 0 && s->n_dels == 0)
+		return 0;
+
+	ops = calloc(s->instances.n_dirty + 1, sizeof(*ops));
+	expect = calloc(s->instances.n_dirty + 1, sizeof(*expect));
+	if (!ops || !expect) {
+		scnpm_warning(s->host, "Out of memory, retrying on the next change");
+		return -ENOMEM;
+	}
+
+	/* One batch: the deletes no instance holds, then per instance its delete and add. */
+	nft_buf_reset(&s->cmd);
+	for (size_t k = 0; k < s->n_dels; k++) {
+		struct nft_del *d = &s->dels[k];
+
+		if (cmd_delete(s, d->family, d->table, d->chain, d->handle) >= 0)
+			n_cmds++;
+	}
+	n_dels = s->n_dels;
+	while (nft_instances_first_dirty(&s->instances)) {
+		struct nft_instance *i = nft_instances_first_dirty(&s->instances);
+		struct nft_op *op = &ops[n_ops++];
+
+		nft_instances_clear_dirty(&s->instances, i);
+		*op = (struct nft_op){.i = i, .expect_idx = -1};
+		plan(s, op);
+		if (op->old_handle != 0) {
+			r = cmd_delete(s, i->family, i->table, i->chain, op->old_handle);
+			if (r < 0) {
+				undo_delete(s, op);
+				op->add = 0;
+				op->adopt = NULL;
+				set_result(i, SCNPM_RESULT_FAILED, "cannot build the nft command: %s",
+					   strerror(-r));
+				op->old_handle = 0;
+				continue;
+			}
+			n_cmds++;
+		}
+		if (op->add) {
+			r = nft_cmd_add_text(&s->cmd, i->want);
+			if (r < 0) {
+				op->add = 0;
+				set_result(i, SCNPM_RESULT_FAILED, "cannot build the nft command: %s",
+					   strerror(-r));
+				continue;
+			}
+			expect[n_expect] = (struct nft_expect){
+			    .family = i->family, .table = i->table, .chain = i->chain};
+			op->expect_idx = (ssize_t)n_expect++;
+			n_cmds++;
+		}
+	}
+
+	r = n_cmds > 0 ? nft_sink_run(s, nft_buf_str(&s->cmd), expect, n_expect, &err) : 0;
+	if (r >= 0) {
+		for (size_t k = 0; k < n_ops; k++)
+			committed(s, &ops[k],
+				  ops[k].expect_idx >= 0 ? expect[ops[k].expect_idx].handle : 0);
+	} else {
+		for (size_t k = 0; k < n_ops; k++)
+			undo_delete(s, &ops[k]);
+		if (n_cmds == 1 && n_expect == 1) {
+			/* The batch was that one add: its error is the instance's result. */
+			for (size_t k = 0; k < n_ops; k++)
+				if (ops[k].expect_idx >= 0)
+					add_failed(s, &ops[k], err);
+		} else {
+			scnpm_debug(s->host, "Batch of %zu nft command(s) failed, retrying one by one",
+				    n_cmds);
+			for (size_t k = 0; k < n_dels; k++)
+				delete_alone(s, s->dels[k].family, s->dels[k].table,
+					     s->dels[k].chain, s->dels[k].handle);
+			for (size_t k = 0; k < n_ops; k++) {
+				struct nft_op *op = &ops[k];
+
+				if (op->i->handle == op->old_handle && op->old_handle != 0)
+					nft_instances_set_handle(&s->instances, op->i, 0, 0);
+				op_alone(s, op);
+			}
+		}
+	}
+
+	/* Deletes queued while running (none today) stay for the next sync. */
+	for (size_t k = 0; k < n_dels; k++) {
+		free(s->dels[k].table);
+		free(s->dels[k].chain);
+	}
+	memmove(s->dels, s->dels + n_dels, (s->n_dels - n_dels) * sizeof(*s->dels));
+	s->n_dels -= n_dels;
+
+	for (size_t k = 0; k < n_ops; k++)
+		finish(s, &ops[k], &n_restored);
+	if (n_restored > 0) {
+		s->n_restored += n_restored;
+		scnpm_notice(s->host,
+			     "Restored %zu rule(s) that were deleted from the ruleset by someone else "
+			     "(a firewall reload, nft -f, a flush or a delete by hand)",
+			     n_restored);
+	}
+	if (s->need_resync)
+		nft_sink_schedule(s);
+	return 0;
+}

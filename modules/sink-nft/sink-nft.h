@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef SCNPM_SINK_NFT_H
+#define SCNPM_SINK_NFT_H
+
+/*
+ * sink-nft's state, shared by its parts:
+ *   sink-nft.c   the module callbacks and the nf_tables notifications;
+ *   nft-sync.c   the sync: plan (unchanged, adopt, delete, add), one transaction, the
+ *                one-by-one fallback, reports, restores, the start-up adoption and sweep;
+ *   nft-run.c    the libnftables context: running a batch, learning its handles.
+ */
+
+#include <libmnl/libmnl.h>
+#include <nftables/libnftables.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include <scnpm/module.h>
+
+#include "nft-cmd.h"
+#include "nft-dump.h"
+#include "nft-instance.h"
+#include "nft-notify.h"
+
+enum nft_sink_lost_state {
+	NFT_SINK_LOST_NONE = 0,
+	NFT_SINK_LOST_DRAINING, /* ENOBUFS seen, queue not yet read to the end */
+	NFT_SINK_LOST_WAIT_GEN, /* queue read to the end, the transaction in flight is torn */
+};
+
+/* A rule of ours to delete that no instance holds any more: a removed directive's, or a
+ * stale leftover of an earlier run. */
+struct nft_del {
+	int family;
+	char *family_name, *table, *chain; /* owned; table and chain unquoted */
+	uint64_t handle;
+};
+
+struct nft_sink {
+	const struct scnpm_host *host;
+	struct nft_ctx *nft;
+	int nft_fd;	     /* libnftables' netlink socket, -1 when not found */
+	uint32_t nft_portid; /* its port, once the kernel bound it; 0 before */
+	struct mnl_socket *mon;
+	sd_event_source *mon_source;
+	sd_event_source *sync_source;  /* defer: the sync, once per loop iteration */
+	sd_event_source *sweep_source; /* timer: delete leftovers nobody adopted */
+	char *rxbuf;
+
+	struct nft_instances instances;
+	struct nft_del *dels;
+	size_t n_dels, cap_dels;
+
+	/* Tagged rules found in the kernel and not (yet) adopted: at start, after a resync. */
+	struct nft_seen_list seen;
+	int need_resync; /* read the ruleset before the next sync */
+	int started;
+
+	struct nft_txn txn; /* NEWRULE messages since the last NEWGEN */
+	enum nft_sink_lost_state lost;
+	uint64_t n_lost;
+	uint64_t n_restored;
+	uint64_t n_unknown_ids; /* applies with a cgroup path but no id */
+
+	/* The adds of the command being run, whose handles our own NEWGEN will close. */
+	struct nft_expect *expect;
+	size_t n_expect;
+	uint32_t expect_tid;
+	int expect_state; /* 0 waiting, 1 matched, < 0 failed */
+
+	struct nft_buf cmd;
+};
+
+/* nft-run.c */
+int nft_sink_new_ctx(struct nft_sink *s);
+/* Run cmds (one or more lines) as one libnftables batch, one kernel transaction. For the
+ * n rules it adds (e, in order), learn their handles from our transaction's
+ * notifications; a handle stays 0 when that failed (then *ret_unlearned is set, if
+ * given). On failure returns -errno and, in *ret_err, nft's error output (valid until
+ * the next run). */
+int nft_sink_run(struct nft_sink *s, const char *cmds, struct nft_expect *e, size_t n,
+		 const char **ret_err);
+
+/* sink-nft.c */
+int nft_sink_drain(struct nft_sink *s);
+
+/* nft-sync.c */
+void nft_sink_schedule(struct nft_sink *s);
+int nft_sink_sync(struct nft_sink *s);
+int nft_sink_queue_delete(struct nft_sink *s, int family, const char *table, const char *chain,
+			  uint64_t handle);
+void nft_sink_dels_done(struct nft_sink *s);
+int nft_sink_add_sources(struct nft_sink *s);
+
+#endif
