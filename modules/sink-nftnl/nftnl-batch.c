@@ -641,6 +641,21 @@ int nlbatch_parse_object(const struct nlmsghdr *nlh, struct nlbatch_object *ret)
 		nlbatch_copy(o.name, sizeof(o.name), nftnl_set_get_str(s, NFTNL_SET_NAME));
 		break;
 	}
+	case NFT_MSG_NEWSETELEM:
+	case NFT_MSG_DELSETELEM: {
+		_cleanup_(nftnl_set_freep) struct nftnl_set *s = nftnl_set_alloc();
+		const struct nfgenmsg *nfg = mnl_nlmsg_get_payload(nlh);
+
+		if (!s)
+			return -ENOMEM;
+		if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*nfg)) ||
+		    nftnl_set_elems_nlmsg_parse(nlh, s) < 0)
+			return -EPROTO;
+		o.family = nfg->nfgen_family;
+		nlbatch_copy(o.table, sizeof(o.table), nftnl_set_get_str(s, NFTNL_SET_TABLE));
+		nlbatch_copy(o.name, sizeof(o.name), nftnl_set_get_str(s, NFTNL_SET_NAME));
+		break;
+	}
 	case NFT_MSG_NEWRULE:
 	case NFT_MSG_DELRULE: {
 		_cleanup_(nftnl_rule_freep) struct nftnl_rule *r = nftnl_rule_alloc();

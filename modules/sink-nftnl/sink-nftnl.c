@@ -54,8 +54,14 @@
 
 #include "nftnl-batch.h"
 
-/* Messages per batch: bounds the acks queued on the socket at once. */
+/* Messages per batch: bounds the acks queued on the socket at once. Bytes per batch:
+ * one batch is one sendto(), which the socket's send buffer must hold (raised to
+ * NFTNL_SINK_SNDBUF, but the default 212,992 B is all an unprivileged test gets); the
+ * budget halves on EMSGSIZE and grows back after batches that went through. */
 #define NFTNL_SINK_BATCH_MAX 1024
+#define NFTNL_SINK_BATCH_BYTES (128 * 1024)
+#define NFTNL_SINK_BATCH_BYTES_MIN (4 * 1024)
+#define NFTNL_SINK_SNDBUF (4 * 1024 * 1024)
 #define NFTNL_SINK_RCVBUF (16 * 1024 * 1024)
 #define NFTNL_SINK_RECV_SIZE (64 * 1024)
 
@@ -168,6 +174,7 @@ struct nftnl_sink {
 	int overrun;
 
 	struct nlbatch_buf batch;
+	size_t batch_budget; /* bytes */
 	char *rbuf;
 };
 
@@ -546,9 +553,10 @@ static void nftnl_sink_send_batch(struct nftnl_sink *s)
 	/* Take ops in order; never split the ops of one claim (a restart's DEL and ADD
 	 * go out together, atomically). */
 	while (r >= 0 && (op = s->queue)) {
-		if (n >= NFTNL_SINK_BATCH_MAX &&
-		    (!op->claim || !ops[n - 1]->claim || op->claim != ops[n - 1]->claim ||
-		     n >= NFTNL_SINK_BATCH_MAX + 63))
+		int same_claim = n > 0 && op->claim && op->claim == ops[n - 1]->claim;
+
+		if ((n >= NFTNL_SINK_BATCH_MAX || s->batch.len >= s->batch_budget) &&
+		    (!same_claim || n >= NFTNL_SINK_BATCH_MAX + 63))
 			break;
 		s->queue = op->next;
 		if (!s->queue)
@@ -580,6 +588,24 @@ static void nftnl_sink_send_batch(struct nftnl_sink *s)
 	}
 	if (r >= 0)
 		r = nftnl_sink_send(s, s->batch.data, s->batch.len);
+	if (r < 0 && (r == -EMSGSIZE || r == -ENOBUFS || r == -ENOMEM || r == -EAGAIN) &&
+	    (n > 1 || s->batch_budget > NFTNL_SINK_BATCH_BYTES_MIN)) {
+		/* Too big for the socket right now: put the ops back, in order, and send
+		 * them in smaller batches. Nothing is dropped. */
+		scnpm_debug(s->host, "Batch of %zu messages (%zu bytes) not sent (%s), splitting",
+			    n, s->batch.len, strerror(-r));
+		s->batch_budget = s->batch.len / 2 > NFTNL_SINK_BATCH_BYTES_MIN
+					  ? s->batch.len / 2 : NFTNL_SINK_BATCH_BYTES_MIN;
+		for (size_t i = n; i > 0; i--) {
+			ops[i - 1]->next = s->queue;
+			s->queue = ops[i - 1];
+			if (!s->queue_tail)
+				s->queue_tail = ops[i - 1];
+		}
+		free(ops);
+		nftnl_sink_schedule(s);
+		return;
+	}
 	if (r < 0) {
 		scnpm_warning_errno(s->host, r, "Failed to send nf_tables batch of %zu messages: %m",
 				    n);
@@ -590,6 +616,9 @@ static void nftnl_sink_send_batch(struct nftnl_sink *s)
 		free(ops);
 		return;
 	}
+	if (s->batch_budget < NFTNL_SINK_BATCH_BYTES)
+		s->batch_budget = s->batch_budget * 2 < NFTNL_SINK_BATCH_BYTES ? s->batch_budget * 2
+									 : NFTNL_SINK_BATCH_BYTES;
 	scnpm_debug(s->host, "Sent nf_tables batch of %zu messages", n);
 	s->inflight = ops;
 	s->n_inflight = n;
@@ -986,9 +1015,16 @@ static void nftnl_sink_claims_walk(const void *node, VISIT which, void *data)
 		c->handle = 0;
 		break;
 	case NFTNL_CLAIMS_FORGET_HANDLE:
+		/* deleted by someone else (flush chain, a delete by hand): restore it */
 		if (c->handle == ctx->handle) {
 			c->actual = 0;
 			c->handle = 0;
+			if (c->desired != 0) {
+				nftnl_sink_mark_dirty(ctx->s, c);
+				scnpm_notice(ctx->s->host, "A rule of ours in chain %s %s %s was deleted "
+					     "(handle %" PRIu64 "), restoring it", nftnl_fam(ctx->t),
+					     ctx->t->table, ctx->t->name, ctx->handle);
+			}
 		}
 		break;
 	case NFTNL_CLAIMS_REDO:
@@ -1174,7 +1210,7 @@ static int nftnl_sink_drain(struct nftnl_sink *s, int fd,
 	int overrun = 0;
 
 	for (;;) {
-		ssize_t n = recv(fd, s->rbuf, NFTNL_SINK_RECV_SIZE, MSG_DONTWAIT);
+		ssize_t n = recv(fd, s->rbuf, NFTNL_SINK_RECV_SIZE, MSG_DONTWAIT | MSG_TRUNC);
 		const struct nlmsghdr *nlh;
 		int len;
 
@@ -1189,6 +1225,13 @@ static int nftnl_sink_drain(struct nftnl_sink *s, int fd,
 			}
 			scnpm_warning_errno(s->host, -errno, "Failed to read %s: %m", what);
 			break;
+		}
+		if (n > NFTNL_SINK_RECV_SIZE) {
+			/* MSG_TRUNC: the datagram was longer than the buffer, its tail is
+			 * gone. As good as lost: resync. */
+			scnpm_warning(s->host, "Truncated %s message (%zd bytes), resyncing", what, n);
+			overrun = 1;
+			continue;
 		}
 		len = (int)n;
 		for (nlh = (const struct nlmsghdr *)s->rbuf; mnl_nlmsg_ok(nlh, len);
@@ -1296,6 +1339,15 @@ static void nftnl_sink_mon_msg(struct nftnl_sink *s, const struct nlmsghdr *nlh)
 		case NFT_MSG_DELRULE:
 			if (nftnl_target_matches(t, &o, 0, 1) && o.handle != 0)
 				nftnl_sink_target_claims(s, t, NFTNL_CLAIMS_FORGET_HANDLE, o.handle);
+			break;
+		case NFT_MSG_DELSETELEM:
+			/* flush set, or elements deleted by hand: list the set, add back what
+			 * is missing (once per burst: one dump at a time) */
+			if (nftnl_target_matches(t, &o, 1, 1) && t->exists == 1 && t->dump_seq == 0) {
+				scnpm_info(s->host, "Elements of set %s %s %s were deleted, checking it",
+					   nftnl_fam(t), t->table, t->name);
+				(void)nftnl_sink_request_dump(s, t);
+			}
 			break;
 		}
 	}
@@ -1771,6 +1823,7 @@ static int nftnl_sink_init(const struct scnpm_host *h, void **ret_state)
 		return -ENOMEM;
 	s->host = h;
 	s->seq = 1;
+	s->batch_budget = NFTNL_SINK_BATCH_BYTES;
 	s->rbuf = malloc(NFTNL_SINK_RECV_SIZE);
 	if (!s->rbuf) {
 		free(s);
@@ -1795,13 +1848,16 @@ static int nftnl_sink_init(const struct scnpm_host *h, void **ret_state)
 	return 0;
 }
 
-static void nftnl_sink_set_rcvbuf(struct mnl_socket *nl)
+static void nftnl_sink_set_bufs(struct mnl_socket *nl)
 {
-	int fd = mnl_socket_get_fd(nl), size = NFTNL_SINK_RCVBUF;
+	int fd = mnl_socket_get_fd(nl), size = NFTNL_SINK_RCVBUF, snd = NFTNL_SINK_SNDBUF;
 
-	/* SO_RCVBUFFORCE needs CAP_NET_ADMIN, which writing nf_tables needs anyway */
+	/* The *FORCE options need CAP_NET_ADMIN, which writing nf_tables needs anyway;
+	 * nft raises its send buffer the same way for big batches. */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &snd, sizeof(snd)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
 }
 
 static int nftnl_sink_open(struct mnl_socket **ret, unsigned group)
@@ -1819,7 +1875,7 @@ static int nftnl_sink_open(struct mnl_socket **ret, unsigned group)
 	if (group != 0 &&
 	    mnl_socket_setsockopt(nl, NETLINK_ADD_MEMBERSHIP, &group, sizeof(group)) < 0)
 		return -errno;
-	nftnl_sink_set_rcvbuf(nl);
+	nftnl_sink_set_bufs(nl);
 	*ret = TAKE_PTR(nl);
 	return 0;
 }

@@ -212,21 +212,20 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int set_ids(const char *table, const char *set, uint64_t *ids, size_t max)
+/* Run the dump request in buf on a socket of our own, handing each answer to each().
+ * 0 or the kernel's -errno. */
+static int run_dump(char *buf, size_t size, ssize_t len,
+		    void (*each)(const struct nlmsghdr *nlh, void *data), void *data)
 {
 	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
-	struct ids_ctx c = { .ids = ids, .max = max };
-	char buf[65536];
-	ssize_t len;
 	int r = 0, done = 0;
 
 	cr_assert(ne(ptr, nl, NULL));
 	cr_assert(eq(int, mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID), 0));
-	len = nlbatch_getsetelem(buf, sizeof(buf), NFPROTO_INET, table, set, 4242);
 	cr_assert(gt(sz, (size_t)len, 0));
 	cr_assert(ge(int, (int)mnl_socket_sendto(nl, buf, (size_t)len), 0));
 	while (!done) {
-		int n = (int)mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		int n = (int)mnl_socket_recvfrom(nl, buf, size);
 		const struct nlmsghdr *nlh;
 
 		cr_assert(gt(int, n, 0));
@@ -239,14 +238,47 @@ static int set_ids(const char *table, const char *set, uint64_t *ids, size_t max
 				r = e->error;
 				done = 1;
 			} else
-				nlbatch_parse_setelem_ids(nlh, on_id, &c);
+				each(nlh, data);
 		}
 	}
 	mnl_socket_close(nl);
+	return r;
+}
+
+static void each_setelem(const struct nlmsghdr *nlh, void *data)
+{
+	nlbatch_parse_setelem_ids(nlh, on_id, data);
+}
+
+static int set_ids(const char *table, const char *set, uint64_t *ids, size_t max)
+{
+	static char buf[65536];
+	struct ids_ctx c = { .ids = ids, .max = max };
+	int r;
+
+	r = run_dump(buf, sizeof(buf), nlbatch_getsetelem(buf, sizeof(buf), NFPROTO_INET, table, set, 4242),
+		     each_setelem, &c);
 	if (r < 0)
 		return r;
 	qsort(ids, c.n < max ? c.n : max, sizeof(*ids), cmp_u64);
 	return (int)c.n;
+}
+
+static void each_rule(const struct nlmsghdr *nlh, void *data)
+{
+	(*(size_t *)data)++;
+}
+
+/* How many rules chain inet t CHAIN holds, without nft (which resolves every cgroup id). */
+static size_t chain_rules(const char *chain)
+{
+	static char buf[65536];
+	size_t n = 0;
+
+	cr_assert(eq(int, run_dump(buf, sizeof(buf),
+				   nlbatch_getrule(buf, sizeof(buf), NFPROTO_INET, "t", chain, 4243),
+				   each_rule, &n), 0));
+	return n;
 }
 
 /* Asserts that a set holds exactly the ids given (0-terminated). */
@@ -765,4 +797,88 @@ Test(sink_nftnl_kernel, ten_thousand_elements)
 	us = ((double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3) / N;
 	fprintf(stderr, "sink-nftnl: %d elements removed by id in %.0f ms, %.2f us per element\n", N, us * N / 1000, us);
 	cr_assert(eq(int, set_ids("t", "allowed", got, N + 1), 0));
+}
+
+Test(sink_nftnl_kernel, flushes_and_deletes_by_others_are_restored)
+{
+	struct scnpm_rule allowed = mkrule(SCNPM_OBJECT_ELEMENT, "allowed", "{ %{cgroup} }");
+	struct scnpm_rule disp = mkrule(SCNPM_OBJECT_RULE, "disp", "socket cgroupv2 level 2 %{cgroup} accept");
+	const struct scnpm_rule *rules[] = { &allowed, &disp };
+	struct scnpm_event ev;
+	uint64_t a, b;
+
+	load_ruleset();
+	a = cg_make("a.service");
+	b = cg_make("b.service");
+	cr_assert(eq(int, mod->rule_add(state, &allowed), 0));
+	cr_assert(eq(int, mod->rule_add(state, &disp), 0));
+	cr_assert(eq(int, mod->start(state), 0));
+	ev = mkunit(SCNPM_UNIT_STARTED, "a.service", "a.service");
+	cr_assert(eq(int, mod->apply(state, &ev, rules, 2), 0));
+	ev = mkunit(SCNPM_UNIT_STARTED, "b.service", "b.service");
+	cr_assert(eq(int, mod->apply(state, &ev, rules, 2), 0));
+	settle();
+	assert_set("allowed", a, b, (uint64_t)0);
+	cr_assert(eq(sz, chain_rules("disp"), 2));
+
+	/* nft flush set: DELSETELEM notifications, the set is listed and refilled */
+	cr_assert(eq(int, sh("nft flush set inet t allowed"), 0));
+	settle();
+	assert_set("allowed", a, b, (uint64_t)0);
+	/* one element deleted by hand */
+	cr_assert(eq(int, sh("nft delete element inet t allowed { \"%s\" }", cg_rel("a.service")), 0));
+	settle();
+	assert_set("allowed", a, b, (uint64_t)0);
+
+	/* nft flush chain: DELRULE notifications, both rules come back, once */
+	cr_assert(eq(int, sh("nft add rule inet t disp udp dport 9 accept comment foreign"), 0));
+	cr_assert(eq(int, sh("nft flush chain inet t disp && nft add rule inet t disp udp dport 9 accept comment foreign"), 0));
+	settle();
+	cr_assert(eq(sz, chain_rules("disp"), 3));
+	cr_assert(eq(int, sh("nft list chain inet t disp | grep -c '\"%s\"' | grep -qx 1", cg_rel("a.service")), 0));
+	cr_assert(eq(int, sh("nft list chain inet t disp | grep -c 'comment \"foreign\"' | grep -qx 1"), 0));
+	/* a rule deleted by hand */
+	cr_assert(eq(int, sh("h=$(nft -a list chain inet t disp | sed -n 's|.*\"%s\" accept # handle ||p'); "
+			     "nft delete rule inet t disp handle $h", cg_rel("b.service")), 0));
+	settle();
+	cr_assert(eq(sz, chain_rules("disp"), 3));
+	cr_assert(eq(int, sh("nft list chain inet t disp | grep -c '\"%s\"' | grep -qx 1", cg_rel("b.service")), 0));
+	cr_assert(ge(sz, fake_host_count_logs(fh, LOG_NOTICE, "restoring it"), 1));
+
+	/* still tracked: a stop withdraws exactly ours */
+	ev = mkunit(SCNPM_UNIT_STOPPED, "a.service", NULL);
+	cr_assert(eq(int, mod->apply(state, &ev, rules, 2), 0));
+	ev = mkunit(SCNPM_UNIT_STOPPED, "b.service", NULL);
+	cr_assert(eq(int, mod->apply(state, &ev, rules, 2), 0));
+	settle();
+	assert_set("allowed", (uint64_t)0);
+	cr_assert(eq(sz, chain_rules("disp"), 1));
+}
+
+/* 10k dispatch rules are ~2 MB of netlink: more than one batch can hold, in bytes. */
+Test(sink_nftnl_kernel, ten_thousand_dispatch_rules_at_once)
+{
+	struct scnpm_rule disp = mkrule(SCNPM_OBJECT_RULE, "disp", "socket cgroupv2 level 2 %{cgroup} counter accept");
+	const struct scnpm_rule *rules[] = { &disp };
+	enum { N = 10000 };
+	char name[64];
+
+	load_ruleset();
+	cr_assert(eq(int, mod->rule_add(state, &disp), 0));
+	cr_assert(eq(int, mod->start(state), 0));
+	settle();
+	fh->echo = FAKE_HOST_ECHO_NONE;
+	for (int i = 1; i <= N; i++) {
+		struct scnpm_event ev;
+
+		snprintf(name, sizeof(name), "u%d.service", i);
+		ev = mkunit(SCNPM_UNIT_STARTED, name, NULL);
+		ev.cgroup_id = 2000000000ULL + (uint64_t)i;
+		ev.cgroup_level = 2;
+		cr_assert(eq(int, mod->apply(state, &ev, rules, 1), 0));
+	}
+	settle();
+	cr_assert(eq(sz, fake_host_count_reports(fh, &disp, SCNPM_RESULT_APPLIED), N));
+	cr_assert(eq(sz, fake_host_count_reports(fh, &disp, SCNPM_RESULT_FAILED), 0));
+	cr_assert(eq(sz, chain_rules("disp"), N));
 }
