@@ -6,50 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <scnpm/tag.h>
+
 #include "nft-tag.h"
-
-#define FNV_OFFSET UINT64_C(0xcbf29ce484222325)
-#define FNV_PRIME  UINT64_C(0x100000001b3)
-
-static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= FNV_PRIME;
-	}
-	return h;
-}
-
-/* Strings with their NUL, numbers little-endian: the same input gives the same tag on
- * every host. */
-static uint64_t mix_str(uint64_t h, const char *s)
-{
-	return fnv1a(h, s ?: "", strlen(s ?: "") + 1);
-}
-
-static uint64_t mix_u64(uint64_t h, uint64_t v)
-{
-	unsigned char b[8];
-
-	for (int i = 0; i < 8; i++)
-		b[i] = (unsigned char)(v >> (8 * i));
-	return fnv1a(h, b, sizeof(b));
-}
 
 uint64_t nft_tag_compute(const struct nft_tag_input *in)
 {
-	uint64_t h = FNV_OFFSET;
+	uint64_t h = SCNPM_TAG_SEED;
 
-	h = mix_str(h, in->directive_unit);
-	h = mix_str(h, in->directive_text);
-	h = mix_u64(h, in->manager);
-	h = mix_u64(h, in->uid);
-	h = mix_str(h, in->unit);
-	h = mix_str(h, in->text);
-	h = mix_u64(h, in->cgroup_id);
-	return h ?: 1;
+	h = scnpm_tag_mix_str(h, in->directive_unit);
+	h = scnpm_tag_mix_str(h, in->directive_text);
+	h = scnpm_tag_mix_u64(h, in->manager);
+	h = scnpm_tag_mix_u64(h, in->uid);
+	h = scnpm_tag_mix_str(h, in->unit);
+	h = scnpm_tag_mix_str(h, in->text);
+	h = scnpm_tag_mix_u64(h, in->cgroup_id);
+	return scnpm_tag_finish(h);
 }
 
 static bool is_space(char c)
@@ -144,27 +116,5 @@ int nft_tag_text(const char *text, uint64_t tag, char **ret, const char **ret_wh
 
 uint64_t nft_tag_from_comment(const char *comment)
 {
-	size_t n, p = sizeof(NFT_TAG_PREFIX) - 1;
-	uint64_t v = 0;
-	const char *t;
-
-	if (!comment)
-		return 0;
-	n = strlen(comment);
-	if (n < NFT_TAG_LEN)
-		return 0;
-	t = comment + n - NFT_TAG_LEN;
-	if (t != comment && t[-1] != ' ')
-		return 0;
-	if (strncmp(t, NFT_TAG_PREFIX, p) != 0)
-		return 0;
-	for (size_t i = p; i < NFT_TAG_LEN; i++) {
-		char c = t[i];
-		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-
-		if (d < 0)
-			return 0;
-		v = v << 4 | (uint64_t)d;
-	}
-	return v;
+	return scnpm_tag_from_comment(comment);
 }

@@ -22,8 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NFT_TAG_PREFIX	    "scnpm:"
-#define NFT_TAG_LEN	    (sizeof(NFT_TAG_PREFIX) - 1 + 16)
+#include <scnpm/tag.h>
+
+#define NFT_TAG_PREFIX	    SCNPM_TAG_PREFIX
+#define NFT_TAG_LEN	    SCNPM_TAG_LEN
 /* nft takes comments of at most this many bytes. */
 #define NFT_COMMENT_MAX	    128
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <inttypes.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -15,6 +16,7 @@
 #include <libnftnl/chain.h>
 #include <libnftnl/table.h>
 
+#include <scnpm/tag.h>
 #include <scnpm/nft-family.h>
 #include <scnpm/cleanup.h>
 #include <scnpm/template.h>
@@ -474,6 +476,17 @@ int nlbatch_put_dispatch_rule(struct nlbatch_buf *b, int family, const char *tab
 	}
 	nlbatch_rule_add_expr(r, e);
 
+	if (d->tag != 0) {
+		/* userdata TLV { type 0 (comment), length, "scnpm:HASH\0" }, as nft writes it */
+		unsigned char udata[2 + SCNPM_TAG_LEN + 1];
+
+		udata[0] = 0;
+		udata[1] = SCNPM_TAG_LEN + 1;
+		snprintf((char *)udata + 2, SCNPM_TAG_LEN + 1, SCNPM_TAG_PREFIX "%016" PRIx64, d->tag);
+		if (nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, udata, sizeof(udata)) < 0)
+			return -ENOMEM;
+	}
+
 	p = nlbatch_buf_tail(b);
 	if (!p)
 		return -ENOMEM;
@@ -749,6 +762,17 @@ int nlbatch_parse_dispatch_rule(const struct nlmsghdr *nlh, struct nlbatch_dispa
 		return -ENOMSG;
 
 	d.level = level;
+	if (nftnl_rule_is_set(r, NFTNL_RULE_USERDATA)) {
+		uint32_t len = 0;
+		const unsigned char *u = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len);
+
+		/* the comment TLV (type 0), NUL-terminated */
+		for (uint32_t o = 0; u && o + 2 <= len && o + 2 + u[o + 1] <= len; o += 2u + u[o + 1])
+			if (u[o] == 0 && u[o + 1] > 0 && u[o + 2 + u[o + 1] - 1] == '\0') {
+				d.tag = scnpm_tag_from_comment((const char *)u + o + 2);
+				break;
+			}
+	}
 	if (ret_d)
 		*ret_d = d;
 	if (ret_level)

@@ -35,6 +35,7 @@ struct nlbatch_dispatch {
 	uint32_t level;			/* 1..255; 0: from the unit ("level %{level}") */
 	int counter;
 	struct nlbatch_verdict verdict;
+	uint64_t tag;			/* scnpm's tag (<scnpm/tag.h>) in the rule's comment; 0: none */
 };
 
 /* A growable buffer of netlink messages: one nf_tables batch. */

@@ -52,6 +52,8 @@
 #include <scnpm/module.h>
 #include <scnpm/unit-name.h>
 
+#include <scnpm/tag.h>
+
 #include "nftnl-batch.h"
 
 /* Messages per batch: bounds the acks queued on the socket at once. Bytes per batch:
@@ -93,6 +95,16 @@ struct nftnl_target {
 	int want_settle;
 	uint64_t *dump_ids;
 	size_t n_dump_ids, cap_dump_ids;
+	/* chains: the first listing, which finds the tagged rules an earlier run left */
+	int initial_dump;	/* running: the chain's claims wait for it */
+	struct nftnl_orphan *orphans;	/* tagged rules not (yet) adopted */
+	size_t n_orphans, cap_orphans;
+};
+
+/* A dispatch rule carrying scnpm's tag, found in a managed chain at start. */
+struct nftnl_orphan {
+	uint64_t handle, tag, id;
+	int taken;
 };
 
 /* One cgroup id in a managed set, with the number of claims that want it. */
@@ -410,6 +422,42 @@ static void nftnl_sink_process_elem_claim(struct nftnl_sink *s, struct nftnl_cla
 	}
 }
 
+/* What makes a claim's dispatch rule what it is: directive, unit, cgroup id and level. */
+static uint64_t nftnl_claim_tag(const struct nftnl_claim *c)
+{
+	const struct scnpm_rule *rule = c->srule->rule;
+	uint64_t h = SCNPM_TAG_SEED;
+
+	h = scnpm_tag_mix_str(h, rule->unit);
+	h = scnpm_tag_mix_str(h, rule->text);
+	h = scnpm_tag_mix_u64(h, c->manager);
+	h = scnpm_tag_mix_u64(h, c->uid);
+	h = scnpm_tag_mix_str(h, c->unit);
+	h = scnpm_tag_mix_u64(h, c->desired);
+	h = scnpm_tag_mix_u64(h, c->desired_level);
+	return scnpm_tag_finish(h);
+}
+
+/* A rule an earlier run left that is exactly what the claim wants: take it over. */
+static int nftnl_sink_adopt(struct nftnl_sink *s, struct nftnl_claim *c, uint64_t tag)
+{
+	struct nftnl_target *t = c->srule->target;
+
+	for (size_t i = 0; i < t->n_orphans; i++) {
+		struct nftnl_orphan *o = &t->orphans[i];
+
+		if (o->taken || o->tag != tag || o->id != c->desired)
+			continue;
+		o->taken = 1;
+		c->handle = o->handle;
+		c->actual = c->desired;
+		c->actual_level = c->desired_level;
+		nftnl_claim_result(c, SCNPM_RESULT_APPLIED, "in place (handle %" PRIu64 ")", o->handle);
+		return 1;
+	}
+	return 0;
+}
+
 static void nftnl_sink_process_rule_claim(struct nftnl_sink *s, struct nftnl_claim *c)
 {
 	struct nftnl_target *t = c->srule->target;
@@ -436,10 +484,13 @@ static void nftnl_sink_process_rule_claim(struct nftnl_sink *s, struct nftnl_cla
 					   nftnl_fam(t), t->table, t->name);
 			return;
 		}
+		if (c->actual == 0 && nftnl_sink_adopt(s, c, nftnl_claim_tag(c)))
+			return;
 		op = nftnl_sink_queue_op(s, NFTNL_OP_ADD_RULE, t, c->desired, c);
 		if (op) {
 			op->level = c->desired_level;
 			op->dispatch = c->srule->dispatch;
+			op->dispatch.tag = nftnl_claim_tag(c);
 		}
 	}
 }
@@ -455,7 +506,7 @@ static void nftnl_sink_process_dirty(struct nftnl_sink *s)
 
 		if (!c)
 			continue;
-		if (!c->srule->is_element && c->pending > 0) {
+		if (!c->srule->is_element && (c->pending > 0 || c->srule->target->initial_dump)) {
 			s->dirty[keep++] = c;
 			continue;
 		}
@@ -895,6 +946,47 @@ static int nftnl_target_push_id(struct nftnl_target *t, uint64_t id)
 	return 0;
 }
 
+static int nftnl_target_push_orphan(struct nftnl_target *t, uint64_t handle, uint64_t tag,
+				    uint64_t id)
+{
+	if (t->n_orphans == t->cap_orphans) {
+		size_t cap = t->cap_orphans ? t->cap_orphans * 2 : 16;
+		struct nftnl_orphan *o = realloc(t->orphans, cap * sizeof(*o));
+
+		if (!o)
+			return -ENOMEM;
+		t->orphans = o;
+		t->cap_orphans = cap;
+	}
+	t->orphans[t->n_orphans++] = (struct nftnl_orphan){ .handle = handle, .tag = tag, .id = id };
+	return 0;
+}
+
+/* Tagged rules of an earlier run that nobody adopted once the core's first applies are
+ * in: stale (an old cgroup id, a directive that left the config). Ours: delete them. */
+static void nftnl_sink_sweep_orphans(struct nftnl_sink *s, struct nftnl_target *t)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < t->n_orphans; i++) {
+		struct nftnl_op *op;
+
+		if (t->orphans[i].taken)
+			continue;
+		op = nftnl_sink_queue_op(s, NFTNL_OP_DEL_RULE, t, t->orphans[i].id, NULL);
+		if (op) {
+			op->handle = t->orphans[i].handle;
+			n++;
+		}
+	}
+	if (n > 0)
+		scnpm_notice(s->host, "Deleting %zu stale rule(s) of ours in chain %s %s %s (left by an earlier run)",
+			     n, nftnl_fam(t), t->table, t->name);
+	free(t->orphans);
+	t->orphans = NULL;
+	t->n_orphans = t->cap_orphans = 0;
+}
+
 static void nftnl_on_dump_id(uint64_t id, void *data)
 {
 	(void)nftnl_target_push_id(data, id);
@@ -1067,9 +1159,12 @@ static void nftnl_sink_maybe_reconcile(struct nftnl_sink *s, struct nftnl_target
 	if (t->is_set) {
 		if (t->exists == 1)
 			nftnl_sink_reconcile_set(s, t);
-	} else
+	} else {
 		/* a rule we hold a handle for must still be there, with our cgroup id */
 		nftnl_sink_target_claims(s, t, NFTNL_CLAIMS_VERIFY, 0);
+		if (t->n_orphans > 0)
+			nftnl_sink_sweep_orphans(s, t);
+	}
 	t->dump_done = 0;
 	t->n_dump_ids = 0;
 }
@@ -1083,6 +1178,13 @@ static void nftnl_sink_dump_msg(struct nftnl_sink *s, struct nftnl_target *t,
 		if (nlh->nlmsg_len >= NLMSG_HDRLEN + sizeof(int))
 			memcpy(&err, mnl_nlmsg_get_payload(nlh), sizeof(err));
 		t->dump_seq = 0;
+		if (t->initial_dump && err != -EBUSY) {
+			/* the chain's held claims go now, adopting what is right, before
+			 * anything is swept */
+			t->initial_dump = 0;
+			nftnl_sink_process_dirty(s);
+			nftnl_sink_schedule(s);
+		}
 		if (err == -ENOENT) {
 			t->exists = 0;
 			if (!t->warned) {
@@ -1124,11 +1226,14 @@ static void nftnl_sink_dump_msg(struct nftnl_sink *s, struct nftnl_target *t,
 	if (t->is_set && NFNL_MSG_TYPE(nlh->nlmsg_type) == NFT_MSG_NEWSETELEM)
 		(void)nlbatch_parse_setelem_ids(nlh, nftnl_on_dump_id, t);
 	else if (!t->is_set && NFNL_MSG_TYPE(nlh->nlmsg_type) == NFT_MSG_NEWRULE) {
+		struct nlbatch_dispatch d;
 		uint64_t id, handle;
 
-		if (nlbatch_parse_dispatch_rule(nlh, NULL, NULL, &id, &handle) == 0) {
+		if (nlbatch_parse_dispatch_rule(nlh, &d, NULL, &id, &handle) == 0) {
 			(void)nftnl_target_push_id(t, handle);
 			(void)nftnl_target_push_id(t, id);
+			if (t->initial_dump && d.tag != 0)
+				(void)nftnl_target_push_orphan(t, handle, d.tag, id);
 		}
 	}
 }
@@ -1402,12 +1507,15 @@ static void nftnl_sink_watch_target(struct nftnl_sink *s, struct nftnl_target *t
 {
 	if (!s->started)
 		return;
-	if (t->is_set) {
-		(void)nftnl_sink_request_dump(s, t);
-		t->want_settle = 1;
-		if (s->settle_source)
-			(void)sd_event_source_set_enabled(s->settle_source, SD_EVENT_ONESHOT);
-	}
+	/* sets: stale ids go; chains: rules an earlier run left are adopted or go */
+	if (!t->is_set)
+		t->initial_dump = 1;
+	(void)nftnl_sink_request_dump(s, t);
+	if (!t->is_set && t->dump_seq == 0 && !t->dump_wanted)
+		t->initial_dump = 0; /* could not ask: do not hold its claims */
+	t->want_settle = 1;
+	if (s->settle_source)
+		(void)sd_event_source_set_enabled(s->settle_source, SD_EVENT_ONESHOT);
 }
 
 /* ---- rules ---- */
@@ -1934,6 +2042,8 @@ static int nftnl_sink_start(void *state)
 
 static void nftnl_target_free(struct nftnl_target *t)
 {
+	if (t)
+		free(t->orphans);
 	tdestroy(t->elems, free);
 	free(t->dump_ids);
 	free(t->table);

@@ -838,7 +838,7 @@ Test(sink_nftnl_kernel, flushes_and_deletes_by_others_are_restored)
 	cr_assert(eq(int, sh("nft list chain inet t disp | grep -c '\"%s\"' | grep -qx 1", cg_rel("a.service")), 0));
 	cr_assert(eq(int, sh("nft list chain inet t disp | grep -c 'comment \"foreign\"' | grep -qx 1"), 0));
 	/* a rule deleted by hand */
-	cr_assert(eq(int, sh("h=$(nft -a list chain inet t disp | sed -n 's|.*\"%s\" accept # handle ||p'); "
+	cr_assert(eq(int, sh("h=$(nft -a list chain inet t disp | sed -n 's|.*\"%s\" accept .*# handle ||p'); "
 			     "nft delete rule inet t disp handle $h", cg_rel("b.service")), 0));
 	settle();
 	cr_assert(eq(sz, chain_rules("disp"), 3));
@@ -881,4 +881,83 @@ Test(sink_nftnl_kernel, ten_thousand_dispatch_rules_at_once)
 	cr_assert(eq(sz, fake_host_count_reports(fh, &disp, SCNPM_RESULT_APPLIED), N));
 	cr_assert(eq(sz, fake_host_count_reports(fh, &disp, SCNPM_RESULT_FAILED), 0));
 	cr_assert(eq(sz, chain_rules("disp"), N));
+}
+
+/* The handles of chain disp's rules, in order, as one string. */
+static const char *disp_handles(void)
+{
+	static char out[4096];
+	FILE *p = popen("nft -a list chain inet t disp | sed -n 's/.*# handle //p' | tr '\\n' ' '", "r");
+	size_t n;
+
+	cr_assert(ne(ptr, p, NULL));
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	pclose(p);
+	return out;
+}
+
+Test(sink_nftnl_kernel, restart_adopts_dispatch_rules_and_sweeps_leftovers)
+{
+	struct scnpm_rule disp = mkrule(SCNPM_OBJECT_RULE, "disp", "socket cgroupv2 level 2 %{cgroup} counter accept");
+	const struct scnpm_rule *rules[] = { &disp };
+	char before[4096];
+	struct scnpm_event ev;
+
+	load_ruleset();
+	cg_make("a.service");
+	cg_make("b.service");
+	cg_make("c.service");
+	cr_assert(eq(int, mod->rule_add(state, &disp), 0));
+	cr_assert(eq(int, mod->start(state), 0));
+	ev = mkunit(SCNPM_UNIT_STARTED, "a.service", "a.service");
+	cr_assert(eq(int, mod->apply(state, &ev, rules, 1), 0));
+	ev = mkunit(SCNPM_UNIT_STARTED, "b.service", "b.service");
+	cr_assert(eq(int, mod->apply(state, &ev, rules, 1), 0));
+	settle();
+	cr_assert(eq(int, sh("nft add rule inet t disp udp dport 9 accept comment foreign"), 0));
+	/* a leftover of an earlier run, for a unit no directive wants any more */
+	cr_assert(eq(int, sh("nft 'add rule inet t disp socket cgroupv2 level 2 \"%s\" accept comment \"scnpm:0123456789abcdef\"'",
+			     cg_rel("c.service")), 0));
+	snprintf(before, sizeof(before), "%s", disp_handles());
+
+	/* as after kill -9 or an upgrade: a new instance, the same state applied */
+	mod->done(state);
+	state = NULL;
+	cr_assert(eq(int, mod->init(&fh->host, &state), 0));
+	cr_assert(eq(int, mod->rule_add(state, &disp), 0));
+	cr_assert(eq(int, mod->start(state), 0));
+	fake_host_clear_reports(fh);
+	ev = mkunit(SCNPM_UNIT_STARTED, "a.service", "a.service");
+	cr_assert(eq(int, mod->apply(state, &ev, rules, 1), 0));
+	ev = mkunit(SCNPM_UNIT_STARTED, "b.service", "b.service");
+	cr_assert(eq(int, mod->apply(state, &ev, rules, 1), 0));
+	settle();
+	cr_assert(eq(sz, fake_host_count_reports(fh, &disp, SCNPM_RESULT_APPLIED), 2));
+	cr_assert(ne(ptr, strstr(fake_host_last_report(fh, &disp)->message, "in place"), NULL));
+
+	/* ours adopted (same handles), the leftover gone, the foreign rule untouched */
+	cr_assert(eq(sz, chain_rules("disp"), 3));
+	cr_assert(eq(int, sh("nft list chain inet t disp | grep -q '\"%s\"'", cg_rel("c.service")), 1));
+	cr_assert(eq(int, sh("nft list chain inet t disp | grep -c 'comment \"foreign\"' | grep -qx 1"), 0));
+	{
+		char after[4096];
+		char *last;
+
+		snprintf(after, sizeof(after), "%s", disp_handles());
+		/* before: ours ours foreign stale; after: ours ours foreign */
+		last = strrchr(before, ' ');
+		cr_assert(ne(ptr, last, NULL));
+		*last = '\0';
+		last = strrchr(before, ' ');
+		cr_assert(ne(ptr, last, NULL));
+		last[1] = '\0';
+		cr_assert(eq(str, after, before));
+	}
+
+	/* still tracked: a stop withdraws it */
+	ev = mkunit(SCNPM_UNIT_STOPPED, "a.service", NULL);
+	cr_assert(eq(int, mod->apply(state, &ev, rules, 1), 0));
+	settle();
+	cr_assert(eq(sz, chain_rules("disp"), 2));
 }
