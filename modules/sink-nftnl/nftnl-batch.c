@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <linux/netfilter.h>
@@ -276,6 +277,19 @@ int nlbatch_begin(struct nlbatch_buf *b, uint32_t seq)
 	if (!p)
 		return -ENOMEM;
 	return nlbatch_buf_commit(b, nftnl_batch_begin(p, seq), 0);
+}
+
+int nlbatch_begin_genid(struct nlbatch_buf *b, uint32_t seq, uint32_t genid)
+{
+	char *p = nlbatch_buf_tail(b);
+	struct nlmsghdr *nlh;
+
+	if (!p)
+		return -ENOMEM;
+	nlh = nftnl_batch_begin(p, seq);
+	if (genid != 0)
+		mnl_attr_put_u32(nlh, NFNL_BATCH_GENID, htonl(genid));
+	return nlbatch_buf_commit(b, nlh, 0);
 }
 
 int nlbatch_end(struct nlbatch_buf *b, uint32_t seq)

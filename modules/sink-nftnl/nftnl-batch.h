@@ -66,6 +66,9 @@ void nlbatch_buf_reset(struct nlbatch_buf *b);
 
 /* Open and close an nf_tables batch (NFNL_MSG_BATCH_BEGIN / _END). */
 int nlbatch_begin(struct nlbatch_buf *b, uint32_t seq);
+/* The same, carrying the ruleset generation the batch was decided on (NFNL_BATCH_GENID):
+ * the kernel refuses it with ERESTART when another commit came in between. 0: no check. */
+int nlbatch_begin_genid(struct nlbatch_buf *b, uint32_t seq, uint32_t genid);
 int nlbatch_end(struct nlbatch_buf *b, uint32_t seq);
 
 /*

@@ -27,6 +27,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/magic.h>
@@ -187,11 +188,19 @@ struct nftnl_sink {
 
 	struct nlbatch_buf batch;
 	size_t batch_budget; /* bytes */
+	uint32_t genid;	     /* the ruleset generation last seen (NEWGEN), 0: not known */
+	int restart;	     /* the batch in flight was refused: the ruleset changed under it */
+	uint64_t n_restarts;
 	char *rbuf;
 };
 
 static void nftnl_sink_schedule(struct nftnl_sink *s);
 static void nftnl_sink_mark_dirty(struct nftnl_sink *s, struct nftnl_claim *c);
+static int nftnl_sink_drain(struct nftnl_sink *s, int fd,
+			    void (*handle)(struct nftnl_sink *s, const struct nlmsghdr *nlh),
+			    const char *what);
+static void nftnl_sink_mon_msg(struct nftnl_sink *s, const struct nlmsghdr *nlh);
+static void nftnl_sink_resync(struct nftnl_sink *s);
 
 static int nftnl_elem_cmp(const void *a, const void *b)
 {
@@ -572,6 +581,52 @@ static int nftnl_sink_put_op(struct nftnl_sink *s, struct nftnl_op *op)
 
 static void nftnl_sink_op_done(struct nftnl_sink *s, struct nftnl_op *op);
 
+/* The ruleset's generation now (NFT_MSG_GETGEN on a socket of its own). 0 or -errno. */
+static int nftnl_sink_get_genid(uint32_t *ret)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct mnl_socket *nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	struct nlmsghdr *nlh;
+	struct nfgenmsg *nfg;
+	const struct nlattr *a;
+	ssize_t n;
+	int r = -EBADMSG;
+
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		r = -errno;
+		goto finish;
+	}
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	nlh->nlmsg_seq = 1;
+	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = AF_UNSPEC;
+	nfg->version = NFNETLINK_V0;
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
+		r = -errno;
+		goto finish;
+	}
+	n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+	if (n < 0) {
+		r = -errno;
+		goto finish;
+	}
+	nlh = (struct nlmsghdr *)buf;
+	if (!mnl_nlmsg_ok(nlh, (int)n) || NFNL_MSG_TYPE(nlh->nlmsg_type) != NFT_MSG_NEWGEN)
+		goto finish;
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
+		if (mnl_attr_get_type(a) == NFTA_GEN_ID && mnl_attr_validate(a, MNL_TYPE_U32) == 0) {
+			*ret = ntohl(mnl_attr_get_u32(a));
+			r = 0;
+		}
+finish:
+	mnl_socket_close(nl);
+	return r;
+}
+
 static int nftnl_sink_send(struct nftnl_sink *s, const void *buf, size_t len)
 {
 	for (;;) {
@@ -596,10 +651,20 @@ static void nftnl_sink_send_batch(struct nftnl_sink *s)
 		scnpm_warning_errno(s->host, -ENOMEM, "Failed to send batch, retrying later: %m");
 		return;
 	}
+	/* Decide on the ruleset as it is: every change of others read (what they deleted
+	 * is not deleted again by a stale handle), and the batch carries the generation
+	 * that reading ended at, so the kernel refuses it if another commit slipped in. */
+	if (s->mon && nftnl_sink_drain(s, mnl_socket_get_fd(s->mon), nftnl_sink_mon_msg,
+				       "nf_tables notifications")) {
+		scnpm_warning(s->host, "Lost nf_tables notifications (receive buffer overrun), resyncing");
+		nftnl_sink_resync(s);
+	}
+	if (!s->queue)
+		return;
 	nlbatch_buf_reset(&s->batch);
 	s->inflight_begin_seq = s->seq++;
 	s->inflight_first_seq = s->seq;
-	r = nlbatch_begin(&s->batch, s->inflight_begin_seq);
+	r = nlbatch_begin_genid(&s->batch, s->inflight_begin_seq, s->genid);
 
 	/* Take ops in order; never split the ops of one claim (a restart's DEL and ADD
 	 * go out together, atomically). */
@@ -839,6 +904,27 @@ static void nftnl_sink_batch_complete(struct nftnl_sink *s)
 
 	s->inflight = NULL;
 	s->n_inflight = s->n_unacked = 0;
+
+	if (s->restart) {
+		s->restart = 0;
+		s->n_restarts++;
+		scnpm_debug(s->host, "The ruleset changed under our batch of %zu messages (ERESTART), "
+			    "deciding again", n);
+		(void)nftnl_sink_get_genid(&s->genid);
+		for (size_t i = n; i > 0; i--) {
+			struct nftnl_op *op = ops[i - 1];
+
+			if (op->type == NFTNL_OP_ADD_RULE)
+				op->handle = 0;
+			op->next = s->queue;
+			s->queue = op;
+			if (!s->queue_tail)
+				s->queue_tail = op;
+		}
+		free(ops);
+		nftnl_sink_schedule(s);
+		return;
+	}
 
 	for (size_t i = 0; i < n; i++)
 		if (ops[i]->acked && ops[i]->error != 0)
@@ -1283,6 +1369,14 @@ static void nftnl_sink_nl_msg(struct nftnl_sink *s, const struct nlmsghdr *nlh)
 		/* the batch as a whole was refused (EPERM, ...) */
 		if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(int) || e->error == 0)
 			return;
+		if (e->error == -ERESTART) {
+			/* decided on an old generation: nothing was done, send it again */
+			s->restart = 1;
+			for (size_t i = 0; i < s->n_inflight; i++)
+				s->inflight[i]->acked = 1;
+			s->n_unacked = 0;
+			return;
+		}
 		for (size_t i = 0; i < s->n_inflight; i++)
 			if (!s->inflight[i]->acked) {
 				s->inflight[i]->acked = 1;
@@ -1411,6 +1505,17 @@ static void nftnl_sink_mon_msg(struct nftnl_sink *s, const struct nlmsghdr *nlh)
 {
 	struct nlbatch_object o;
 
+	if (NFNL_SUBSYS_ID(nlh->nlmsg_type) == NFNL_SUBSYS_NFTABLES &&
+	    NFNL_MSG_TYPE(nlh->nlmsg_type) == NFT_MSG_NEWGEN) {
+		/* every commit, ours included, ends with one */
+		const struct nlattr *a;
+
+		mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
+			if (mnl_attr_get_type(a) == NFTA_GEN_ID &&
+			    mnl_attr_validate(a, MNL_TYPE_U32) == 0)
+				s->genid = ntohl(mnl_attr_get_u32(a));
+		return;
+	}
 	if (nlh->nlmsg_pid == s->portid && s->portid != 0)
 		return; /* caused by our own batches */
 	if (nlbatch_parse_object(nlh, &o) < 0)
@@ -2005,6 +2110,9 @@ static int nftnl_sink_start(void *state)
 	r = nftnl_sink_open(&s->mon, NFNLGRP_NFTABLES);
 	if (r < 0)
 		return scnpm_error_errno(s->host, r, "Failed to subscribe to nf_tables notifications: %m");
+	/* after subscribing: every later commit is seen as a NEWGEN */
+	if (nftnl_sink_get_genid(&s->genid) < 0)
+		s->genid = 0; /* batches go without the check */
 
 	r = sd_event_add_io(e, &s->nl_source, mnl_socket_get_fd(s->nl), EPOLLIN, nftnl_sink_on_nl, s);
 	if (r < 0)

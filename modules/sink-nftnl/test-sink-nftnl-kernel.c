@@ -28,6 +28,8 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <libmnl/libmnl.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter.h>
 
 #include "fake-host.h"
@@ -960,4 +962,85 @@ Test(sink_nftnl_kernel, restart_adopts_dispatch_rules_and_sweeps_leftovers)
 	cr_assert(eq(int, mod->apply(state, &ev, rules, 1), 0));
 	settle();
 	cr_assert(eq(sz, chain_rules("disp"), 2));
+}
+
+/* Send one batch adding id to set allowed, decided on generation genid; the error of the
+ * batch-begin ack (-ERESTART when the ruleset moved on), or of the element's. */
+static int batch_on_generation(uint32_t genid, uint64_t id)
+{
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
+	struct nlbatch_buf b = {};
+	char buf[8192];
+	int r = 0, n;
+	unsigned one = 1;
+
+	cr_assert(ne(ptr, nl, NULL));
+	cr_assert(eq(int, mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID), 0));
+	(void)mnl_socket_setsockopt(nl, NETLINK_CAP_ACK, &one, sizeof(one));
+	cr_assert(eq(int, nlbatch_begin_genid(&b, 100, genid), 0));
+	cr_assert(eq(int, nlbatch_put_setelem(&b, NFT_MSG_NEWSETELEM, NFPROTO_INET, "t", "allowed", id, NULL, 101), 0));
+	cr_assert(eq(int, nlbatch_end(&b, 102), 0));
+	cr_assert(ge(int, (int)mnl_socket_sendto(nl, b.data, b.len), 0));
+	n = (int)mnl_socket_recvfrom(nl, buf, sizeof(buf));
+	cr_assert(gt(int, n, 0));
+	for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(nlh, n);
+	     nlh = mnl_nlmsg_next(nlh, &n))
+		if (nlh->nlmsg_type == NLMSG_ERROR) {
+			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+			if (e->error != 0)
+				r = e->error;
+		}
+	nlbatch_buf_done(&b);
+	mnl_socket_close(nl);
+	return r;
+}
+
+/* The ruleset's generation (NFT_MSG_GETGEN). */
+static uint32_t kernel_gen(void)
+{
+	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
+	char buf[8192];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	struct nfgenmsg *nfg;
+	const struct nlattr *a;
+	uint32_t gen = 0;
+	int n;
+
+	cr_assert(ne(ptr, nl, NULL));
+	cr_assert(eq(int, mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID), 0));
+	nlh->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	nlh->nlmsg_seq = 1;
+	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = AF_UNSPEC;
+	nfg->version = NFNETLINK_V0;
+	cr_assert(ge(int, (int)mnl_socket_sendto(nl, nlh, nlh->nlmsg_len), 0));
+	n = (int)mnl_socket_recvfrom(nl, buf, sizeof(buf));
+	cr_assert(gt(int, n, 0));
+	nlh = (struct nlmsghdr *)buf;
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
+		if (mnl_attr_get_type(a) == NFTA_GEN_ID)
+			gen = ntohl(mnl_attr_get_u32(a));
+	mnl_socket_close(nl);
+	return gen;
+}
+
+/* What keeps sink-nftnl from deleting by a handle that changed owner: its batches carry
+ * the generation they were decided on, and the kernel refuses one when another commit
+ * came in between (the sink then reads the changes and decides again). */
+Test(sink_nftnl_kernel, batch_on_a_stale_generation_is_refused)
+{
+	uint32_t gen;
+
+	load_ruleset();
+	gen = kernel_gen();
+	cr_assert(eq(int, batch_on_generation(gen, 7001), 0), "the current generation is accepted");
+	assert_set("allowed", (uint64_t)7001, (uint64_t)0);
+	/* someone else commits: gen + 1, what our commit made, is stale now */
+	cr_assert(eq(int, sh("nft add rule inet t disp udp dport 9 accept"), 0));
+	cr_assert(eq(int, batch_on_generation(gen + 1, 7002), -ERESTART));
+	assert_set("allowed", (uint64_t)7001, (uint64_t)0);
+	cr_assert(eq(int, batch_on_generation(kernel_gen(), 7002), 0));
+	assert_set("allowed", (uint64_t)7001, (uint64_t)7002, (uint64_t)0);
 }
