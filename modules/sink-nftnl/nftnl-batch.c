@@ -556,6 +556,32 @@ ssize_t nlbatch_getsetelem(char *buf, size_t size, int family, const char *table
 	return (ssize_t)nlh->nlmsg_len;
 }
 
+ssize_t nlbatch_getgen(char *buf, size_t size, uint32_t seq)
+{
+	struct nlmsghdr *nlh;
+
+	if (size < NLBATCH_MSG_MAX)
+		return -ENOBUFS;
+	memset(buf, 0, NLBATCH_MSG_MAX);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, 0, seq);
+	return (ssize_t)nlh->nlmsg_len;
+}
+
+int nlbatch_parse_gen(const struct nlmsghdr *nlh, uint32_t *ret)
+{
+	const struct nlattr *a;
+
+	if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_NFTABLES ||
+	    NFNL_MSG_TYPE(nlh->nlmsg_type) != NFT_MSG_NEWGEN)
+		return -EPROTO;
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
+		if (mnl_attr_get_type(a) == NFTA_GEN_ID && mnl_attr_validate(a, MNL_TYPE_U32) == 0) {
+			*ret = ntohl(mnl_attr_get_u32(a));
+			return 0;
+		}
+	return -EBADMSG;
+}
+
 ssize_t nlbatch_getrule(char *buf, size_t size, int family, const char *table, const char *chain,
 			uint32_t seq)
 {

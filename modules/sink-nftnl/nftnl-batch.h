@@ -99,6 +99,10 @@ ssize_t nlbatch_getsetelem(char *buf, size_t size, int family, const char *table
 /* A GETRULE dump request for one chain; returns its length. */
 ssize_t nlbatch_getrule(char *buf, size_t size, int family, const char *table, const char *chain,
 			uint32_t seq);
+/* NFT_MSG_GETGEN: the ruleset's generation; the answer (and every commit's last
+ * notification) is NEWGEN, which nlbatch_parse_gen() reads. 0 or -errno. */
+ssize_t nlbatch_getgen(char *buf, size_t size, uint32_t seq);
+int nlbatch_parse_gen(const struct nlmsghdr *nlh, uint32_t *ret);
 
 /* Calls cb for each element key of a NEWSETELEM message (dump reply or notification)
  * that is 8 bytes long. Returns the number of ids, or -errno. */

@@ -1001,27 +1001,16 @@ static uint32_t kernel_gen(void)
 {
 	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);
 	char buf[8192];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	struct nfgenmsg *nfg;
-	const struct nlattr *a;
 	uint32_t gen = 0;
-	int n;
+	ssize_t n = nlbatch_getgen(buf, sizeof(buf), 1);
 
 	cr_assert(ne(ptr, nl, NULL));
+	cr_assert(gt(int, (int)n, 0));
 	cr_assert(eq(int, mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID), 0));
-	nlh->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN;
-	nlh->nlmsg_flags = NLM_F_REQUEST;
-	nlh->nlmsg_seq = 1;
-	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
-	nfg->nfgen_family = AF_UNSPEC;
-	nfg->version = NFNETLINK_V0;
-	cr_assert(ge(int, (int)mnl_socket_sendto(nl, nlh, nlh->nlmsg_len), 0));
-	n = (int)mnl_socket_recvfrom(nl, buf, sizeof(buf));
-	cr_assert(gt(int, n, 0));
-	nlh = (struct nlmsghdr *)buf;
-	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
-		if (mnl_attr_get_type(a) == NFTA_GEN_ID)
-			gen = ntohl(mnl_attr_get_u32(a));
+	cr_assert(ge(int, (int)mnl_socket_sendto(nl, buf, (size_t)n), 0));
+	n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+	cr_assert(gt(int, (int)n, 0));
+	cr_assert(eq(int, nlbatch_parse_gen((const struct nlmsghdr *)buf, &gen), 0));
 	mnl_socket_close(nl);
 	return gen;
 }
