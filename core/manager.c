@@ -481,6 +481,29 @@ static int module_start(struct module *mod)
 	return 0;
 }
 
+int manager_check(struct manager *m)
+{
+	size_t n_errors = 0, n_sinks = 0;
+	int r;
+
+	for (size_t i = 0; i < m->n_sinks; i++) {
+		r = module_init(m->sinks[i]);
+		if (r < 0) {
+			log_warning("%s cannot start here (%s), not checking which sink takes each directive",
+				    m->sinks[i]->name, r == -EPERM ? "needs CAP_NET_ADMIN" : strerror(-r));
+			return 0;
+		}
+		n_sinks++;
+	}
+	for (size_t i = 0; i < m->config->n_rules; i++)
+		if (manager_assign_sink(m, m->config->rules[i]) < 0)
+			n_errors++;
+	if (n_errors > 0)
+		return log_error_errno(-EINVAL, "%zu of %zu directives cannot be applied", n_errors,
+				       m->config->n_rules);
+	return (int)n_sinks;
+}
+
 int manager_start(struct manager *m)
 {
 	int r;

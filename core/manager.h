@@ -78,6 +78,10 @@ int manager_parse_config(struct manager *m, struct config **ret);
 
 /* init modules, give rules to sinks, --flush, start sinks then sources, apply every rule
  * (initial reconcile). Error: -errno, logged. */
+/* --check: every directive offered to the sinks (initialized, never started: nothing
+ * touches the kernel); errors logged with file:line. Returns how many sinks took part
+ * (0: they could not be initialized here, the check was syntax only), or -errno. */
+int manager_check(struct manager *m);
 int manager_start(struct manager *m);
 
 /* Re-read the configuration (SIGHUP, -u). Nothing that runs changes on error; with

@@ -10,7 +10,7 @@ set -u
 
 tb_preflight
 [ -f "$TB_BUILD_DIR/units/scnpm.service" ] || tb_missing "$TB_BUILD_DIR/units/scnpm.service not configured"
-tap_plan 8
+tap_plan 10
 tb_boot
 
 {
@@ -28,7 +28,7 @@ tb_listen 7001
 tb_listen 7002
 
 # the unit as installed, but running the build's binary and modules
-sed -e 's|^ExecStart=[^ ]*/scnpm |ExecStart=/opt/build/core/scnpm |' \
+sed -e 's|^\(Exec[A-Za-z]*\)=[^ ]*/scnpm |\1=/opt/build/core/scnpm |' \
 	"$TB_BUILD_DIR/units/scnpm.service" >"$TB_DIR/scnpm.service"
 printf '\n[Service]\nEnvironment=SCNPM_MODULE_DIR=%s\nRestart=no\n' "$(tb_module_dirs)" >>"$TB_DIR/scnpm.service"
 tb_write_unit scnpm.service <"$TB_DIR/scnpm.service"
@@ -52,6 +52,14 @@ echo '# app2.service :: add rule inet filter whitelist socket cgroupv2 level 2 "
 	>>"$TB_ROOT/etc/nftables.conf"
 tb_exec systemctl reload scnpm.service
 tap_check "systemctl reload (SIGHUP) applies an added rule" tb_wait tb_allowed app2.service 7002
+good_conf=$(cat "$TB_ROOT/etc/nftables.conf")
+before=$(tb_exec nft -a list ruleset)
+echo '# bad;name.service :: add rule inet filter whitelist accept' >>"$TB_ROOT/etc/nftables.conf"
+tap_check "systemctl reload with a broken config fails, naming file:line" \
+	eval '! tb_exec systemctl reload scnpm.service && tb_scnpm_log | grep -q "/etc/nftables.conf:[0-9]*: invalid unit name"'
+tap_check "and leaves the ruleset byte-identical, scnpm running" \
+	eval 'test "$(tb_exec nft -a list ruleset)" = "$before" && tb_scnpm_running'
+printf '%s\n' "$good_conf" >"$TB_ROOT/etc/nftables.conf"
 tap_check "no permission errors in its log" \
 	eval '! tb_scnpm_log | grep -iE "permission denied|operation not permitted|EPERM|EACCES"'
 
