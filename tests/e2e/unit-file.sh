@@ -10,7 +10,7 @@ set -u
 
 tb_preflight
 [ -f "$TB_BUILD_DIR/units/scnpm.service" ] || tb_missing "$TB_BUILD_DIR/units/scnpm.service not configured"
-tap_plan 10
+tap_plan 11
 tb_boot
 
 {
@@ -39,6 +39,15 @@ tap_check "systemd-analyze verify accepts the unit" \
 
 TB_SCNPM_UNIT=scnpm.service
 TB_EXPECT_DAEMON=1
+security() {
+	local score
+
+	score=$(tb_exec systemd-analyze security --no-pager scnpm.service 2>/dev/null |
+		sed -n 's/.*Overall exposure level for scnpm.service: \([0-9.]*\).*/\1/p')
+	echo "# systemd-analyze security: exposure $score"
+	[ -n "$score" ] && awk -v s="$score" 'BEGIN { exit !(s <= 1.1) }'
+}
+tap_check "systemd-analyze security rates the unit's exposure 1.1 or less" security
 tap_check "systemctl start scnpm.service (Type=notify) succeeds" \
 	eval 'timeout 30 nsenter -t "$TB_LEADER" -a systemctl start scnpm.service && tb_scnpm_running'
 pid=$(tb_exec systemctl show -P MainPID scnpm.service)
