@@ -303,7 +303,7 @@ int module_load(const char *search_path, uint32_t kind, const char *spec, struct
 	}
 	if (!streq(d->name, m->name)) {
 		esc = cescape_trunc(d->name, 64);
-		r = fail(ret_error, -EINVAL, "%s: name mismatch: the module calls itself '%s', expected '%s'",
+		r = fail(ret_error, -EBADMSG, "%s: name mismatch: the module calls itself '%s', expected '%s'",
 			 m->path, esc ?: "", m->name);
 		goto fail;
 	}

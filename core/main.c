@@ -281,8 +281,19 @@ static int run(int argc, char *argv[])
 
 	/* Everything that can be checked without touching nftables comes first. */
 	r = load_modules(m);
+	if (r == -ENOENT || r == -EINVAL) {
+		/* a module name or option on the command line that does not exist */
+		manager_free(m);
+		return EXIT_USAGE;
+	}
 	if (r >= 0)
 		r = manager_load_config(m);
+	if (r >= 0 && m->config->n_rules == 0 && arg_opt.config_files) {
+		_cleanup_free_ char *files = strv_join(arg_opt.config_files, ", ");
+
+		log_warning("No directives ('# UNIT :: add rule ...' comments) in %s: there are no rules to keep",
+			    files ?: "the configuration");
+	}
 	if (arg_check) {
 		if (r >= 0)
 			r = manager_check(m);

@@ -411,7 +411,7 @@ Test(loader, name_mismatch)
 {
 	_cleanup_free_ char *path = fixture_path(dir, "scnpm-source-misnamed.so");
 
-	assert_refused(SCNPM_MODULE_SOURCE, "misnamed", -EINVAL, path, "name mismatch",
+	assert_refused(SCNPM_MODULE_SOURCE, "misnamed", -EBADMSG, path, "name mismatch",
 		       "'source-other'", "source-misnamed");
 }
 
@@ -518,7 +518,7 @@ Test(loader, first_dir_wins)
 	cr_assert(ge(int, asprintf(&list, "%s:%s", d, dir), 0));
 	cr_assert(ge(int, asprintf(&rlist, "%s:%s", dir, d), 0));
 
-	assert_refused_in(list, SCNPM_MODULE_SOURCE, "good", -EINVAL, path, "name mismatch", NULL);
+	assert_refused_in(list, SCNPM_MODULE_SOURCE, "good", -EBADMSG, path, "name mismatch", NULL);
 	m = assert_loads_in(rlist, SCNPM_MODULE_SOURCE, "good");
 	cr_assert(eq(str, (char *)m->desc->name, "source-good"));
 	module_free(m);

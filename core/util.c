@@ -144,3 +144,20 @@ uint64_t now_usec(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
 }
+
+char *strv_join(char **l, const char *sep)
+{
+	size_t n = 1, k = 0;
+	char *out;
+
+	STRV_FOREACH(s, l)
+		n += strlen(*s) + strlen(sep);
+	out = malloc(n);
+	if (!out)
+		return NULL;
+	out[0] = '\0';
+	STRV_FOREACH(s, l) {
+		k += (size_t)sprintf(out + k, "%s%s", k ? sep : "", *s);
+	}
+	return out;
+}

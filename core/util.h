@@ -12,6 +12,8 @@ void strv_free(char **l);
 size_t strv_length(char **l);
 int strv_push(char ***l, const char *s); /* copies s */
 bool strv_contains(char **l, const char *s);
+/* The strings joined with sep, in a new string; NULL when out of memory. */
+char *strv_join(char **l, const char *sep);
 
 /* A copy of s safe to print in a log line: non-printable bytes, quotes and backslashes
  * escaped, at most max visible bytes of s (then "..."). Never NULL on success. */
