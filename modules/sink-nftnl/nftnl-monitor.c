@@ -123,7 +123,8 @@ void nftnl_sink_mon_msg(struct nftnl_sink *s, const struct nlmsghdr *nlh)
 		case NFT_MSG_DELSETELEM:
 			/* flush set, or elements deleted by hand: list the set, add back what
 			 * is missing (once per burst: one dump at a time) */
-			if (nftnl_target_matches(t, &o, 1, 1) && t->exists == 1 && t->dump_seq == 0) {
+			if (nftnl_target_matches(t, &o, 1, 1) && t->exists == 1 &&
+			    t->dump != NFTNL_DUMP_RUNNING) {
 				scnpm_info(s->host, "Elements of set %s %s %s were deleted, checking it",
 					   nftnl_fam(t), t->table, t->name);
 				(void)nftnl_sink_request_dump(s, t);

@@ -49,14 +49,14 @@ int nftnl_sink_request_dump(struct nftnl_sink *s, struct nftnl_target *t)
 	uint32_t seq;
 	int r;
 
-	if (t->dump_seq != 0 || !s->nl)
+	if (t->dump == NFTNL_DUMP_RUNNING || !s->nl)
 		return 0;
 	for (struct nftnl_target *o = s->targets; o; o = o->next)
-		if (o->dump_seq != 0) {
-			t->dump_wanted = 1;
+		if (o->dump == NFTNL_DUMP_RUNNING) {
+			t->dump = NFTNL_DUMP_QUEUED;
 			return 0;
 		}
-	t->dump_wanted = 0;
+	t->dump = NFTNL_DUMP_NONE;
 	seq = s->seq++;
 	if (t->is_set)
 		len = nlbatch_getsetelem(buf, sizeof(buf), t->family, t->table, t->name, seq);
@@ -68,9 +68,9 @@ int nftnl_sink_request_dump(struct nftnl_sink *s, struct nftnl_target *t)
 	if (r < 0)
 		return scnpm_warning_errno(s->host, r, "Failed to list %s %s %s: %m", nftnl_fam(t),
 					   t->table, t->name);
+	t->dump = NFTNL_DUMP_RUNNING;
 	t->dump_seq = seq;
 	t->dump_req_seq = seq;
-	t->dump_done = 0;
 	t->n_dump_ids = 0;
 	return 0;
 }
@@ -78,12 +78,12 @@ int nftnl_sink_request_dump(struct nftnl_sink *s, struct nftnl_target *t)
 void nftnl_sink_next_dump(struct nftnl_sink *s)
 {
 	for (struct nftnl_target *t = s->targets; t; t = t->next)
-		if (t->dump_seq != 0)
+		if (t->dump == NFTNL_DUMP_RUNNING)
 			return;
 	for (struct nftnl_target *t = s->targets; t; t = t->next)
-		if (t->dump_wanted) {
+		if (t->dump == NFTNL_DUMP_QUEUED) {
 			(void)nftnl_sink_request_dump(s, t);
-			if (t->dump_seq != 0)
+			if (t->dump == NFTNL_DUMP_RUNNING)
 				return;
 		}
 }
@@ -217,7 +217,7 @@ void nftnl_sink_reconcile_set(struct nftnl_sink *s, struct nftnl_target *t)
 	if (n_del > 0 || n_add > 0)
 		scnpm_info(s->host, "Reconciling %s %s %s: removing %u stale, adding %u missing cgroup ids",
 			   nftnl_fam(t), t->table, t->name, n_del, n_add);
-	t->dump_done = 0;
+	t->dump = NFTNL_DUMP_NONE;
 	t->n_dump_ids = 0;
 }
 
@@ -283,7 +283,7 @@ void nftnl_sink_target_claims(struct nftnl_sink *s, struct nftnl_target *t, int 
 
 void nftnl_sink_maybe_reconcile(struct nftnl_sink *s, struct nftnl_target *t)
 {
-	if (!t->dump_done || !t->settled)
+	if (t->dump != NFTNL_DUMP_DONE || t->settle != NFTNL_SETTLED)
 		return;
 	if (t->is_set) {
 		if (t->exists == 1)
@@ -294,7 +294,7 @@ void nftnl_sink_maybe_reconcile(struct nftnl_sink *s, struct nftnl_target *t)
 		if (t->n_orphans > 0)
 			nftnl_sink_sweep_orphans(s, t);
 	}
-	t->dump_done = 0;
+	t->dump = NFTNL_DUMP_NONE;
 	t->n_dump_ids = 0;
 }
 
@@ -306,7 +306,7 @@ void nftnl_sink_dump_msg(struct nftnl_sink *s, struct nftnl_target *t,
 	if (nlh->nlmsg_type == NLMSG_ERROR || nlh->nlmsg_type == NLMSG_DONE) {
 		if (nlh->nlmsg_len >= NLMSG_HDRLEN + sizeof(int))
 			memcpy(&err, mnl_nlmsg_get_payload(nlh), sizeof(err));
-		t->dump_seq = 0;
+		t->dump = NFTNL_DUMP_NONE;
 		if (t->initial_dump && err != -EBUSY) {
 			/* the chain's held claims go now, adopting what is right, before
 			 * anything is swept */
@@ -332,7 +332,7 @@ void nftnl_sink_dump_msg(struct nftnl_sink *s, struct nftnl_target *t,
 		if (err == -EBUSY) {
 			/* a dump whose replies an overrun cost us is still running in the
 			 * kernel; reading drives it to its end, then this one is retried */
-			t->dump_wanted = 1;
+			t->dump = NFTNL_DUMP_QUEUED;
 			t->n_dump_ids = 0;
 			return;
 		}
@@ -346,7 +346,7 @@ void nftnl_sink_dump_msg(struct nftnl_sink *s, struct nftnl_target *t,
 			t->exists = 1;
 			t->warned = 0;
 		}
-		t->dump_done = 1;
+		t->dump = NFTNL_DUMP_DONE;
 		nftnl_sink_maybe_reconcile(s, t);
 		return;
 	}
@@ -372,10 +372,9 @@ int nftnl_sink_on_settle(sd_event_source *es, void *userdata)
 	struct nftnl_sink *s = userdata;
 
 	for (struct nftnl_target *t = s->targets; t; t = t->next) {
-		if (!t->want_settle)
+		if (t->settle != NFTNL_SETTLE_WANTED)
 			continue;
-		t->want_settle = 0;
-		t->settled = 1;
+		t->settle = NFTNL_SETTLED;
 		nftnl_sink_maybe_reconcile(s, t);
 	}
 	return 0;
@@ -389,9 +388,10 @@ void nftnl_sink_watch_target(struct nftnl_sink *s, struct nftnl_target *t)
 	if (!t->is_set)
 		t->initial_dump = 1;
 	(void)nftnl_sink_request_dump(s, t);
-	if (!t->is_set && t->dump_seq == 0 && !t->dump_wanted)
+	if (!t->is_set && t->dump != NFTNL_DUMP_RUNNING && t->dump != NFTNL_DUMP_QUEUED)
 		t->initial_dump = 0; /* could not ask: do not hold its claims */
-	t->want_settle = 1;
+	if (t->settle != NFTNL_SETTLED)
+		t->settle = NFTNL_SETTLE_WANTED;
 	if (s->settle_source)
 		(void)sd_event_source_set_enabled(s->settle_source, SD_EVENT_ONESHOT);
 }
@@ -421,7 +421,9 @@ struct nftnl_target *nftnl_sink_get_target(struct nftnl_sink *s, int is_set, int
 	t->is_set = is_set;
 	t->family = family;
 	t->exists = -1;
-	t->settled = !is_set;
+	/* a chain's listing is checked (and an earlier run's rules adopted or swept) as
+	 * soon as it is in: the claims it holds back are processed first */
+	t->settle = is_set ? NFTNL_SETTLE_NO : NFTNL_SETTLED;
 	t->next = s->targets;
 	s->targets = t;
 	return t;

@@ -459,7 +459,7 @@ struct nftnl_target *nftnl_sink_find_dump(struct nftnl_sink *s, uint32_t seq)
 	if (seq == 0)
 		return NULL;
 	for (struct nftnl_target *t = s->targets; t; t = t->next)
-		if (t->dump_seq == seq)
+		if (t->dump == NFTNL_DUMP_RUNNING && t->dump_seq == seq)
 			return t;
 	return NULL;
 }
@@ -516,7 +516,7 @@ void nftnl_sink_nl_msg(struct nftnl_sink *s, const struct nlmsghdr *nlh)
 	t = nftnl_sink_find_dump(s, seq);
 	if (t) {
 		nftnl_sink_dump_msg(s, t, nlh);
-		if (t->dump_seq == 0)
+		if (t->dump != NFTNL_DUMP_RUNNING)
 			nftnl_sink_next_dump(s);
 	}
 }
@@ -582,7 +582,8 @@ int nftnl_sink_on_nl(sd_event_source *es, int fd, uint32_t revents, void *userda
 	}
 	if (overrun) {
 		for (struct nftnl_target *t = s->targets; t; t = t->next)
-			t->dump_seq = 0; /* its replies may be lost too */
+			if (t->dump == NFTNL_DUMP_RUNNING)
+				t->dump = NFTNL_DUMP_NONE; /* its replies may be lost too */
 		nftnl_sink_resync(s);
 	}
 	if (s->inflight && (s->n_unacked == 0 || overrun))

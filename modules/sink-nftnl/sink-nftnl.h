@@ -46,6 +46,22 @@ enum nftnl_op_type {
 
 struct nftnl_sink;
 
+/* Listing a target (GETSETELEM, GETRULE dumps), one at a time per socket. */
+enum nftnl_dump_state {
+	NFTNL_DUMP_NONE,	/* nothing asked, or what was asked is reconciled */
+	NFTNL_DUMP_QUEUED,	/* waits for another target's dump to end */
+	NFTNL_DUMP_RUNNING,	/* asked with dump_seq, replies coming in */
+	NFTNL_DUMP_DONE,	/* dump_ids holds a complete listing not reconciled yet */
+};
+
+/* Whether the core's first applies for a target are in, so that what nobody claims in
+ * its listing (stale ids, an earlier run's rules) may go. */
+enum nftnl_settle {
+	NFTNL_SETTLE_NO,
+	NFTNL_SETTLE_WANTED,	/* the idle-priority settle step will say so */
+	NFTNL_SETTLED,
+};
+
 /* A set, map or chain named by one or more rules. Lives until done(). */
 struct nftnl_target {
 	struct nftnl_target *next;
@@ -57,12 +73,10 @@ struct nftnl_target {
 	int warned;		/* missing: said so once */
 	/* sets and maps */
 	void *elems;		/* tsearch tree of struct nftnl_elem, by id */
-	uint32_t dump_seq;	/* != 0: a GETSETELEM dump is running */
-	int dump_wanted;	/* waits for another target's dump to end */
+	enum nftnl_dump_state dump;
+	uint32_t dump_seq;	/* the running dump's */
 	uint32_t dump_req_seq;	/* seq of the last dump request */
-	int dump_done;		/* dump_ids holds a complete dump not reconciled yet */
-	int settled;		/* the core's applies for it came in: stale ids may go */
-	int want_settle;
+	enum nftnl_settle settle;
 	uint64_t *dump_ids;
 	size_t n_dump_ids, cap_dump_ids;
 	/* chains: the first listing, which finds the tagged rules an earlier run left */
