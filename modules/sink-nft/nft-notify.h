@@ -71,6 +71,8 @@ struct nft_expect {
 	const char *table; /* unquoted */
 	const char *chain; /* unquoted */
 	uint64_t handle;   /* out: set by nft_txn_match() */
+	void *owner;	   /* the caller's, untouched (sink-nft: the instance the add is for) */
+	uint64_t tag;	   /* the caller's, untouched */
 };
 
 /*

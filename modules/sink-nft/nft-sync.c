@@ -203,8 +203,11 @@ static void check_instance(struct nft_instance *i, void *userdata)
 	struct nft_seen *r;
 
 	if (i->handle == 0) {
-		if (i->want && !i->waiting)
-			nft_instances_mark_dirty(&s->instances, i); /* maybe in, handle missed */
+		/* maybe in with its handle missed, or its chain came back unseen */
+		if (i->want) {
+			i->waiting = 0;
+			nft_instances_mark_dirty(&s->instances, i);
+		}
 		return;
 	}
 	r = nft_seen_find_handle(&s->seen, i->family, i->table, i->handle);
@@ -228,9 +231,12 @@ static void resync(struct nft_sink *s)
 	nft_seen_done(&s->seen);
 	r = nft_dump_tagged_rules(&s->seen);
 	if (r < 0) {
-		scnpm_warning_errno(s->host, r, "Failed to read the ruleset, continuing without: %m");
+		/* Tried again at the next sync (an apply, a notification), not in a loop. */
+		scnpm_warning_errno(s->host, r, "Failed to read the ruleset, trying again on the next change: %m");
+		s->resync_failed = 1;
 		return;
 	}
+	s->resync_failed = 0;
 	nft_instances_foreach(&s->instances, NULL, check_instance, s);
 	/* Deletes queued before we knew: only handles still tagged as ours. */
 	for (size_t k = 0; k < s->n_dels;) {
@@ -270,12 +276,25 @@ static void plan(struct nft_sink *s, struct nft_op *op)
 	if (op->old_handle != 0)
 		/* So that the DELRULE of our own delete is not taken for someone else's. */
 		nft_instances_set_handle(&s->instances, i, 0, 0);
+	if (op->adopt)
+		/* held from now on: a delete of it by someone else is seen as such */
+		nft_instances_set_handle(&s->instances, i, op->adopt->handle, i->want_tag);
 }
 
 static void undo_delete(struct nft_sink *s, struct nft_op *op)
 {
-	if (op->old_handle != 0 && op->i->handle == 0)
+	if (op->old_handle != 0 && (op->i->handle == 0 || op->adopt))
 		nft_instances_set_handle(&s->instances, op->i, op->old_handle, op->old_tag);
+}
+
+/* An adoption that did not happen: the rule is a leftover again, for the sweep. */
+static void unadopt(struct nft_sink *s, struct nft_op *op)
+{
+	if (!op->adopt)
+		return;
+	op->adopt->taken = 0;
+	s->seen.n_free++;
+	op->adopt = NULL;
 }
 
 static void add_failed(struct nft_sink *s, struct nft_op *op, const char *err)
@@ -312,10 +331,8 @@ static void committed(struct nft_sink *s, struct nft_op *op, uint64_t new_handle
 	struct nft_instance *i = op->i;
 	int deleted = op->old_handle != 0;
 
-	if (op->adopt)
-		nft_instances_set_handle(&s->instances, i, op->adopt->handle, i->want_tag);
-	else if (op->add && new_handle != 0)
-		nft_instances_set_handle(&s->instances, i, new_handle, i->want_tag);
+	/* The handles are in place already: an adopted one since plan(), a new one since
+	 * our transaction's NEWGEN was read (nft_sink_on_msg()). */
 	if (i->result != 0)
 		return; /* decided at apply() */
 	if (op->adopt)
@@ -334,7 +351,8 @@ static void committed(struct nft_sink *s, struct nft_op *op, uint64_t new_handle
 static void op_alone(struct nft_sink *s, struct nft_op *op)
 {
 	struct nft_instance *i = op->i;
-	struct nft_expect e = {.family = i->family, .table = i->table, .chain = i->chain};
+	struct nft_expect e = {
+	    .family = i->family, .table = i->table, .chain = i->chain, .owner = i, .tag = i->want_tag};
 	_cleanup_free_ char *summary = NULL;
 	const char *err = NULL;
 	int r;
@@ -346,6 +364,7 @@ static void op_alone(struct nft_sink *s, struct nft_op *op)
 			r = nft_sink_run(s, nft_buf_str(&s->cmd), NULL, 0, &err);
 		if (r < 0 && nft_error_classify(err) != NFT_ERROR_NOENT) {
 			undo_delete(s, op);
+			unadopt(s, op);
 			(void)nft_error_summary(err, &summary);
 			/* adding now would leave two instances */
 			set_result(i, SCNPM_RESULT_FAILED,
@@ -405,6 +424,7 @@ int nft_sink_sync(struct nft_sink *s)
 {
 	_cleanup_free_ struct nft_op *ops = NULL;
 	_cleanup_free_ struct nft_expect *expect = NULL;
+	_cleanup_free_ struct nft_del *dels = NULL;
 	size_t n_ops = 0, n_expect = 0, n_cmds = 0, n_dels, n_restored = 0;
 	const char *err = NULL;
 	int r;
@@ -426,13 +446,14 @@ int nft_sink_sync(struct nft_sink *s)
 
 	/* One batch: the deletes no instance holds, then per instance its delete and add. */
 	nft_buf_reset(&s->cmd);
-	for (size_t k = 0; k < s->n_dels; k++) {
-		struct nft_del *d = &s->dels[k];
-
-		if (cmd_delete(s, d->family, d->table, d->chain, d->handle) >= 0)
-			n_cmds++;
-	}
+	/* Taken out of the queue: notifications read while this batch runs must not
+	 * touch them (they are sent), and what is queued meanwhile waits for the next. */
+	dels = TAKE_PTR(s->dels);
 	n_dels = s->n_dels;
+	s->n_dels = s->cap_dels = 0;
+	for (size_t k = 0; k < n_dels; k++)
+		if (cmd_delete(s, dels[k].family, dels[k].table, dels[k].chain, dels[k].handle) >= 0)
+			n_cmds++;
 	while (nft_instances_first_dirty(&s->instances)) {
 		struct nft_instance *i = nft_instances_first_dirty(&s->instances);
 		struct nft_op *op = &ops[n_ops++];
@@ -462,7 +483,12 @@ int nft_sink_sync(struct nft_sink *s)
 				continue;
 			}
 			expect[n_expect] = (struct nft_expect){
-			    .family = i->family, .table = i->table, .chain = i->chain};
+			    .family = i->family,
+			    .table = i->table,
+			    .chain = i->chain,
+			    .owner = i,
+			    .tag = i->want_tag,
+			};
 			op->expect_idx = (ssize_t)n_expect++;
 			n_cmds++;
 		}
@@ -477,16 +503,19 @@ int nft_sink_sync(struct nft_sink *s)
 		for (size_t k = 0; k < n_ops; k++)
 			undo_delete(s, &ops[k]);
 		if (n_cmds == 1 && n_expect == 1) {
-			/* The batch was that one add: its error is the instance's result. */
+			/* The batch was that one add: its error is that instance's result; the
+			 * others (unchanged, adopted, nothing to withdraw) sent nothing. */
 			for (size_t k = 0; k < n_ops; k++)
 				if (ops[k].expect_idx >= 0)
 					add_failed(s, &ops[k], err);
+				else
+					committed(s, &ops[k], 0);
 		} else {
 			scnpm_debug(s->host, "Batch of %zu nft command(s) failed, retrying one by one",
 				    n_cmds);
 			for (size_t k = 0; k < n_dels; k++)
-				delete_alone(s, s->dels[k].family, s->dels[k].table,
-					     s->dels[k].chain, s->dels[k].handle);
+				delete_alone(s, dels[k].family, dels[k].table, dels[k].chain,
+					     dels[k].handle);
 			for (size_t k = 0; k < n_ops; k++) {
 				struct nft_op *op = &ops[k];
 
@@ -497,13 +526,10 @@ int nft_sink_sync(struct nft_sink *s)
 		}
 	}
 
-	/* Deletes queued while running (none today) stay for the next sync. */
 	for (size_t k = 0; k < n_dels; k++) {
-		free(s->dels[k].table);
-		free(s->dels[k].chain);
+		free(dels[k].table);
+		free(dels[k].chain);
 	}
-	memmove(s->dels, s->dels + n_dels, (s->n_dels - n_dels) * sizeof(*s->dels));
-	s->n_dels -= n_dels;
 
 	for (size_t k = 0; k < n_ops; k++)
 		finish(s, &ops[k], &n_restored);
@@ -514,7 +540,11 @@ int nft_sink_sync(struct nft_sink *s)
 			     "(a firewall reload, nft -f, a flush or a delete by hand)",
 			     n_restored);
 	}
-	if (s->need_resync)
+	if (s->seen.n > 0 && s->seen.n_free == 0)
+		nft_seen_done(&s->seen); /* all adopted: nothing to sweep, nothing to look up */
+	if (s->need_resync && !s->resync_failed)
 		nft_sink_schedule(s);
+	if (s->resync_failed)
+		s->need_resync = 1;
 	return 0;
 }

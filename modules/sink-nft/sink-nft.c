@@ -72,11 +72,36 @@ static void nft_sink_on_lost(struct nft_sink *s)
 	nft_sink_schedule(s);
 }
 
+/* Queued deletes (of removed directives' rules, of leftovers) of rules that are gone
+ * already: never sent, as their handle may be someone else's in a rebuilt table. */
+static void nft_sink_forget_dels(struct nft_sink *s, const struct nft_notify *n)
+{
+	for (size_t k = 0; k < s->n_dels;) {
+		struct nft_del *d = &s->dels[k];
+		int gone = d->family == n->family && strcmp(d->table, n->table) == 0 &&
+			   (n->type == NFT_NOTIFY_DELTABLE ||
+			    (n->type == NFT_NOTIFY_DELCHAIN && strcmp(d->chain, n->chain) == 0) ||
+			    (n->type == NFT_NOTIFY_DELRULE && d->handle == n->handle));
+
+		if (!gone) {
+			k++;
+			continue;
+		}
+		free(d->table);
+		free(d->chain);
+		memmove(d, d + 1, (s->n_dels - k - 1) * sizeof(*d));
+		s->n_dels--;
+	}
+}
+
 static void nft_sink_on_gone(struct nft_sink *s, const struct nft_notify *n)
 {
 	struct nft_seen *seen;
 	size_t k;
 
+	if (n->type == NFT_NOTIFY_DELRULE || n->type == NFT_NOTIFY_DELCHAIN ||
+	    n->type == NFT_NOTIFY_DELTABLE)
+		nft_sink_forget_dels(s, n);
 	switch (n->type) {
 	case NFT_NOTIFY_DELRULE:
 		seen = nft_seen_find_handle(&s->seen, n->family, n->table, n->handle);
@@ -151,6 +176,12 @@ static int nft_sink_on_msg(const struct nlmsghdr *nlh, void *userdata)
 					  s->n_expect);
 			if (r != 0)
 				s->expect_state = r;
+			/* The instances hold their new handles from here on, so that a
+			 * delete of them later in this same read is seen as such. */
+			for (size_t k = 0; r == 1 && k < s->n_expect; k++)
+				if (s->expect[k].owner && s->expect[k].handle != 0)
+					nft_instances_set_handle(&s->instances, s->expect[k].owner,
+								 s->expect[k].handle, s->expect[k].tag);
 		}
 		nft_txn_reset(&s->txn);
 		break;
@@ -401,7 +432,8 @@ static void nft_sink_want(struct nft_sink *s, const struct scnpm_event *unit,
 	if (r < 0) {
 		/* Leave what is in the kernel as it is. */
 		i->result = SCNPM_RESULT_FAILED;
-		(void)asprintf(&i->message, "cannot expand placeholders: %s", strerror(-r));
+		if (asprintf(&i->message, "cannot expand placeholders: %s", strerror(-r)) < 0)
+			i->message = NULL;
 		return;
 	}
 	tag = nft_tag_compute(&(struct nft_tag_input){

@@ -54,6 +54,7 @@ struct nft_sink {
 	/* Tagged rules found in the kernel and not (yet) adopted: at start, after a resync. */
 	struct nft_seen_list seen;
 	int need_resync; /* read the ruleset before the next sync */
+	int resync_failed; /* the last read failed: again at the next sync, no sooner */
 	int started;
 
 	struct nft_txn txn; /* NEWRULE messages since the last NEWGEN */

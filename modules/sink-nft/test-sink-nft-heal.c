@@ -249,3 +249,60 @@ Test(sink_nft_heal, edited_rule_is_replaced_in_one_transaction)
 	cr_assert(eq(sz, count_rules(NULL), 1));
 	cr_assert(eq(sz, count_rules("drop"), 1));
 }
+
+Test(sink_nft_heal, a_queued_delete_never_hits_a_rule_that_took_its_handle)
+{
+	const char *a = cg_mkdir("a.service");
+	struct scnpm_rule r[1] = {mkrule(1, RULE)};
+	struct scnpm_event ev = unit_ev(SCNPM_UNIT_STARTED, "a.service", a);
+	uint64_t ours, handles[64];
+	size_t n;
+
+	add_rules(r, 1);
+	apply(&ev, r, 1);
+	cr_assert(eq(sz, list_rules(NULL, &ours, 1), 1));
+
+	/* The directive leaves the config (its delete is queued for the next sync), and
+	 * before that sync the ruleset is replaced and a foreign rule gets our handle. */
+	fx.m->rule_remove(fx.state, &r[0]);
+	nft_ok("flush ruleset\nadd table inet scnpmt\nadd chain inet scnpmt c\n");
+	for (int k = 0;; k++) {
+		cr_assert(lt(int, k, 32));
+		nft_ok("add rule inet scnpmt c tcp dport %d accept comment \"foreign\"", 1000 + k);
+		n = list_rules(NULL, handles, 64);
+		if (handles[n - 1] >= ours)
+			break;
+	}
+	cr_assert(eq(u64, handles[n - 1], ours));
+	settle();
+	cr_assert(eq(sz, count_rules("foreign"), n), "the foreign rule at handle %" PRIu64 " survives", ours);
+}
+
+Test(sink_nft_heal, one_failing_add_leaves_the_others_applied)
+{
+	const char *a = cg_mkdir("a.service");
+	struct scnpm_rule r[2] = {mkrule(1, RULE), mkrule(2, "accept")};
+	struct scnpm_event ev = unit_ev(SCNPM_UNIT_STARTED, "a.service", a);
+
+	r[1].name = "nochain";
+	r[1].text = "add rule inet scnpmt nochain accept";
+	add_rules(r, 2);
+	apply(&ev, r, 2);
+	cr_assert(eq(u32, result_of(&r[0]), SCNPM_RESULT_APPLIED));
+	cr_assert(eq(u32, result_of(&r[1]), SCNPM_RESULT_FAILED));
+
+	/* Again: r[0] is unchanged, r[1]'s add is the batch's only command and fails. */
+	ev.change = SCNPM_UNIT_CHANGED;
+	apply(&ev, r, 2);
+	cr_assert(eq(u32, result_of(&r[0]), SCNPM_RESULT_APPLIED));
+	cr_assert(ne(ptr, strstr(fake_host_last_report(fx.fh, &r[0])->message, "unchanged"), NULL));
+	cr_assert(eq(u32, result_of(&r[1]), SCNPM_RESULT_FAILED));
+
+	/* the chain appears: the waiting rule goes in by itself */
+	nft_ok("add chain inet scnpmt nochain");
+	for (int k = 0; k < 50; k++)
+		(void)sd_event_run(fx.event, 10 * 1000);
+	nft_ctx_output_set_flags(fx.nft, 0);
+	cr_assert(eq(int, nft_run_cmd_from_buffer(fx.nft, "list chain inet scnpmt nochain"), 0));
+	cr_assert(ne(ptr, strstr(nft_ctx_get_output_buffer(fx.nft), "scnpm:"), NULL));
+}
