@@ -54,6 +54,25 @@ static inline uint64_t scnpm_tag_finish(uint64_t h)
 	return h ? h : 1;
 }
 
+/* The comment in a rule's userdata as nft writes it (TLVs of { u8 type, u8 len,
+ * value[len] }, type 0 a NUL-terminated string), pointing into data; NULL when there is
+ * none or the blob is malformed. */
+static inline const char *scnpm_udata_comment(const void *data, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)data, *end = p + len;
+
+	while (p && end - p >= 2) {
+		unsigned char type = p[0], l = p[1];
+
+		if (l > end - p - 2)
+			return NULL;
+		if (type == 0)
+			return l > 0 && p[2 + l - 1] == '\0' ? (const char *)p + 2 : NULL;
+		p += 2 + l;
+	}
+	return NULL;
+}
+
 /* The tag in a comment, or 0 when it carries none. */
 static inline uint64_t scnpm_tag_from_comment(const char *comment)
 {

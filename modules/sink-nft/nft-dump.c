@@ -132,7 +132,7 @@ static int dump_cb(const struct nlmsghdr *nlh, void *userdata)
 		d->interrupted = 1;
 	if (nft_notify_parse(nlh, &n) < 0 || n.type != NFT_NOTIFY_NEWRULE)
 		return MNL_CB_OK;
-	tag = nft_tag_from_comment(n.comment);
+	tag = scnpm_tag_from_comment(n.comment);
 	if (tag == 0)
 		return MNL_CB_OK;
 	if (nft_seen_add(d->l, n.family, n.table, n.chain, n.handle, tag) < 0) {

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <scnpm/tag.h>
+
 #include "nft-notify.h"
 
 /* Newer kernels (6.3+) also know DESTROY* commands; they are notified as DEL*, but
@@ -36,29 +38,6 @@ static const char *attr_str(const struct nlattr *attr)
 	if (!attr || mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) < 0)
 		return NULL;
 	return mnl_attr_get_str(attr);
-}
-
-/* The comment nft stores in a rule's userdata: TLVs of { u8 type, u8 len, value[len] },
- * type 0 (NFTNL_UDATA_RULE_COMMENT) a NUL-terminated string. NULL when there is none or
- * the blob is malformed. */
-static const char *udata_comment(const struct nlattr *attr)
-{
-	const uint8_t *p, *end;
-
-	if (!attr)
-		return NULL;
-	p = mnl_attr_get_payload(attr);
-	end = p + mnl_attr_get_payload_len(attr);
-	while (end - p >= 2) {
-		uint8_t type = p[0], len = p[1];
-
-		if (len > end - p - 2)
-			return NULL;
-		if (type == 0)
-			return len > 0 && p[2 + len - 1] == '\0' ? (const char *)p + 2 : NULL;
-		p += 2 + len;
-	}
-	return NULL;
 }
 
 int nft_notify_parse(const struct nlmsghdr *nlh, struct nft_notify *ret)
@@ -121,7 +100,9 @@ int nft_notify_parse(const struct nlmsghdr *nlh, struct nft_notify *ret)
 		    mnl_attr_validate(a.tb[NFTA_RULE_HANDLE], MNL_TYPE_U64) < 0)
 			return -EBADMSG;
 		n.handle = be64toh(mnl_attr_get_u64(a.tb[NFTA_RULE_HANDLE]));
-		n.comment = udata_comment(a.tb[NFTA_RULE_USERDATA]);
+		if (a.tb[NFTA_RULE_USERDATA])
+			n.comment = scnpm_udata_comment(mnl_attr_get_payload(a.tb[NFTA_RULE_USERDATA]),
+							mnl_attr_get_payload_len(a.tb[NFTA_RULE_USERDATA]));
 		break;
 	case NFT_NOTIFY_NEWCHAIN:
 	case NFT_NOTIFY_DELCHAIN:

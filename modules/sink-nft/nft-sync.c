@@ -43,8 +43,6 @@ struct nft_op {
 	ssize_t expect_idx;
 };
 
-#define family_name nft_family_name
-
 static void set_result(struct nft_instance *i, uint32_t result, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -137,7 +135,7 @@ int nft_sink_queue_delete(struct nft_sink *s, int family, const char *table, con
 {
 	struct nft_del d = {.family = family, .handle = handle};
 
-	if (!family_name(family))
+	if (!nft_family_name(family))
 		return -EINVAL;
 	if (s->n_dels == s->cap_dels) {
 		size_t cap = s->cap_dels ? s->cap_dels * 2 : 16;
@@ -174,7 +172,7 @@ void nft_sink_dels_done(struct nft_sink *s)
 static int cmd_delete(struct nft_sink *s, int family, const char *table, const char *chain,
 		      uint64_t handle)
 {
-	return nft_cmd_delete_rule(&s->cmd, family_name(family), table, chain, handle);
+	return nft_cmd_delete_rule(&s->cmd, nft_family_name(family), table, chain, handle);
 }
 
 /* A delete on its own, after a batch failed. Gone already is fine. */
@@ -192,7 +190,7 @@ static void delete_alone(struct nft_sink *s, int family, const char *table, cons
 		return;
 	(void)nft_error_summary(err, &summary);
 	scnpm_warning(s->host, "Failed to delete rule handle %" PRIu64 " of chain %s %s %s: %s",
-		      handle, family_name(family), table, chain, summary ?: "nft failed");
+		      handle, nft_family_name(family), table, chain, summary ?: "nft failed");
 }
 
 /* ---- resync: what of ours is in the kernel ---- */
@@ -313,13 +311,13 @@ static void add_failed(struct nft_sink *s, struct nft_op *op, const char *err)
 		i->waiting = 1;
 		set_result(i, SCNPM_RESULT_FAILED,
 			   "%s; added as soon as table %s %s and chain %s exist",
-			   summary ?: "no such table or chain", family_name(i->family), i->table,
+			   summary ?: "no such table or chain", nft_family_name(i->family), i->table,
 			   i->chain);
 		if (i->change == 0)
 			scnpm_notice(s->host,
 				     "Cannot restore a rule in chain %s %s %s, which does not exist; "
 				     "restoring it when it appears",
-				     family_name(i->family), i->table, i->chain);
+				     nft_family_name(i->family), i->table, i->chain);
 		break;
 	default:
 		set_result(i, SCNPM_RESULT_FAILED, "%s", summary ?: "nft failed");

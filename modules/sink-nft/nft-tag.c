@@ -94,27 +94,22 @@ int nft_tag_text(const char *text, uint64_t tag, char **ret, const char **ret_wh
 	int r;
 
 	if (find_comment(text, &start, &value, &len)) {
-		if (len + 1 + NFT_TAG_LEN > NFT_COMMENT_MAX) {
+		if (len + 1 + SCNPM_TAG_LEN > NFT_COMMENT_MAX) {
 			*ret_why = "its comment is too long to carry scnpm's tag (at most 105 characters)";
 			return -EINVAL;
 		}
-		r = asprintf(&out, "%.*scomment \"%.*s%s" NFT_TAG_PREFIX "%016" PRIx64 "\"",
+		r = asprintf(&out, "%.*scomment \"%.*s%s" SCNPM_TAG_PREFIX "%016" PRIx64 "\"",
 			     (int)start, text, (int)len, value, len ? " " : "", tag);
 	} else {
 		size_t end = strlen(text);
 
 		while (end > 0 && is_space(text[end - 1]))
 			end--;
-		r = asprintf(&out, "%.*s comment \"" NFT_TAG_PREFIX "%016" PRIx64 "\"", (int)end, text,
+		r = asprintf(&out, "%.*s comment \"" SCNPM_TAG_PREFIX "%016" PRIx64 "\"", (int)end, text,
 			     tag);
 	}
 	if (r < 0)
 		return -ENOMEM;
 	*ret = out;
 	return 0;
-}
-
-uint64_t nft_tag_from_comment(const char *comment)
-{
-	return scnpm_tag_from_comment(comment);
 }

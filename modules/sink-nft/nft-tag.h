@@ -24,8 +24,6 @@
 
 #include <scnpm/tag.h>
 
-#define NFT_TAG_PREFIX	    SCNPM_TAG_PREFIX
-#define NFT_TAG_LEN	    SCNPM_TAG_LEN
 /* nft takes comments of at most this many bytes. */
 #define NFT_COMMENT_MAX	    128
 
@@ -45,8 +43,6 @@ uint64_t nft_tag_compute(const struct nft_tag_input *in);
  * *ret_why says which), -ENOMEM. */
 int nft_tag_text(const char *text, uint64_t tag, char **ret, const char **ret_why);
 
-/* The tag in a rule's comment (as the kernel reports it), or 0 when it carries none. A
- * computed tag is never 0. */
-uint64_t nft_tag_from_comment(const char *comment);
+/* Reading a tag back from a comment: scnpm_tag_from_comment(). A computed tag is never 0. */
 
 #endif

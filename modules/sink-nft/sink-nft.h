@@ -32,7 +32,7 @@ enum nft_sink_lost_state {
  * stale leftover of an earlier run. */
 struct nft_del {
 	int family;
-	char *family_name, *table, *chain; /* owned; table and chain unquoted */
+	char *table, *chain; /* owned, unquoted */
 	uint64_t handle;
 };
 
@@ -76,8 +76,8 @@ struct nft_sink {
 int nft_sink_new_ctx(struct nft_sink *s);
 /* Run cmds (one or more lines) as one libnftables batch, one kernel transaction. For the
  * n rules it adds (e, in order), learn their handles from our transaction's
- * notifications; a handle stays 0 when that failed (then *ret_unlearned is set, if
- * given). On failure returns -errno and, in *ret_err, nft's error output (valid until
+ * notifications; a handle stays 0 when that failed (then need_resync is set: the tags
+ * find them). On failure returns -errno and, in *ret_err, nft's error output (valid until
  * the next run). */
 int nft_sink_run(struct nft_sink *s, const char *cmds, struct nft_expect *e, size_t n,
 		 const char **ret_err);

@@ -87,13 +87,13 @@ Test(nft_tag, too_long_a_comment_is_refused)
 
 Test(nft_tag, read_back)
 {
-	cr_assert(eq(u64, nft_tag_from_comment("scnpm:000000001234abcd"), 0x1234abcdULL));
-	cr_assert(eq(u64, nft_tag_from_comment("mail scnpm:ffffffffffffffff"), UINT64_MAX));
-	cr_assert(eq(u64, nft_tag_from_comment(NULL), 0));
-	cr_assert(eq(u64, nft_tag_from_comment(""), 0));
-	cr_assert(eq(u64, nft_tag_from_comment("foreign"), 0));
-	cr_assert(eq(u64, nft_tag_from_comment("xscnpm:000000001234abcd"), 0));
-	cr_assert(eq(u64, nft_tag_from_comment("scnpm:000000001234abcD"), 0));
-	cr_assert(eq(u64, nft_tag_from_comment("scnpm:000000001234abc"), 0));
-	cr_assert(eq(u64, nft_tag_from_comment("scnpm:000000001234abcd "), 0));
+	cr_assert(eq(u64, scnpm_tag_from_comment("scnpm:000000001234abcd"), 0x1234abcdULL));
+	cr_assert(eq(u64, scnpm_tag_from_comment("mail scnpm:ffffffffffffffff"), UINT64_MAX));
+	cr_assert(eq(u64, scnpm_tag_from_comment(NULL), 0));
+	cr_assert(eq(u64, scnpm_tag_from_comment(""), 0));
+	cr_assert(eq(u64, scnpm_tag_from_comment("foreign"), 0));
+	cr_assert(eq(u64, scnpm_tag_from_comment("xscnpm:000000001234abcd"), 0));
+	cr_assert(eq(u64, scnpm_tag_from_comment("scnpm:000000001234abcD"), 0));
+	cr_assert(eq(u64, scnpm_tag_from_comment("scnpm:000000001234abc"), 0));
+	cr_assert(eq(u64, scnpm_tag_from_comment("scnpm:000000001234abcd "), 0));
 }

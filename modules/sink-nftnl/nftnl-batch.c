@@ -806,12 +806,7 @@ int nlbatch_parse_dispatch_rule(const struct nlmsghdr *nlh, struct nlbatch_dispa
 		uint32_t len = 0;
 		const unsigned char *u = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &len);
 
-		/* the comment TLV (type 0), NUL-terminated */
-		for (uint32_t o = 0; u && o + 2 <= len && o + 2 + u[o + 1] <= len; o += 2u + u[o + 1])
-			if (u[o] == 0 && u[o + 1] > 0 && u[o + 2 + u[o + 1] - 1] == '\0') {
-				d.tag = scnpm_tag_from_comment((const char *)u + o + 2);
-				break;
-			}
+		d.tag = scnpm_tag_from_comment(scnpm_udata_comment(u, len));
 	}
 	if (ret_d)
 		*ret_d = d;
