@@ -387,6 +387,22 @@ static int config_add_directive(struct config *c, const char *file, unsigned lin
 		rule_free(r);
 		return k;
 	}
+	for (const char *p = strstr(r->text, "%{"); p; p = strstr(p + 2, "%{")) {
+		size_t n = strcspn(p, "} \t\"");
+		_cleanup_free_ char *tok = NULL, *esc = NULL;
+
+		if (p[n] == '}' && (strneq(p, SCNPM_PLACEHOLDER_CGROUP, n + 1) ||
+				    strneq(p, SCNPM_PLACEHOLDER_LEVEL, n + 1) ||
+				    strneq(p, SCNPM_PLACEHOLDER_UNIT, n + 1)))
+			continue;
+		tok = strndup(p, p[n] == '}' ? n + 1 : n);
+		esc = tok ? cescape_trunc(tok, 32) : NULL;
+		rule_free(r);
+		return set_error(ret_error, -EINVAL, file, line,
+				 "unknown placeholder '%s' (known: %s, %s, %s)", esc ?: "",
+				 SCNPM_PLACEHOLDER_CGROUP, SCNPM_PLACEHOLDER_LEVEL,
+				 SCNPM_PLACEHOLDER_UNIT);
+	}
 	r->templated = scnpm_template_has_placeholders(r->text);
 	if (!r->templated && r->pub.object == SCNPM_OBJECT_RULE) {
 		_cleanup_free_ char *bad = NULL;
@@ -454,15 +470,45 @@ static bool strip_continuation(char *s)
 	return true;
 }
 
+/* Keep the message of a directive's error and go on with the next directive, so that
+ * one run reports every mistake; the first error's code is what the parse returns. */
+static int collect_error(char **all, int *first, int r, char *msg)
+{
+	_cleanup_free_ char *m = msg;
+	char *t = NULL;
+
+	if (r == -ENOMEM)
+		return r;
+	if (*first == 0)
+		*first = r;
+	if (!m)
+		return 0; /* the message itself ran out of memory: the code still counts */
+	if (asprintf(&t, "%s%s%s", *all ?: "", *all ? "\n" : "", m) < 0)
+		return -ENOMEM;
+	free(*all);
+	*all = t;
+	return 0;
+}
+
 int config_parse_stream(struct config *c, FILE *f, const char *name, char **ret_error)
 {
-	_cleanup_free_ char *buf = NULL, *acc = NULL;
+	_cleanup_free_ char *buf = NULL, *acc = NULL, *errors = NULL;
+	char *msg = NULL;
 	size_t cap = 0, acc_len = 0;
 	unsigned lineno = 0, start_line = 0;
 	size_t unit_off = 0, unit_len = 0, cmd_off = 0;
 	bool cont = false;
+	int first = 0;
 	ssize_t n;
 	int r;
+
+	/* expr reports into msg; keep its error and go on, stop only when out of memory */
+#define COLLECT(expr)                                                              \
+	do {                                                                       \
+		r = (expr);                                                        \
+		if (r < 0 && (r = collect_error(&errors, &first, r, TAKE_PTR(msg))) < 0) \
+			return r;                                                  \
+	} while (0)
 
 	for (;;) {
 		const char *text, *p, *u;
@@ -471,15 +517,20 @@ int config_parse_stream(struct config *c, FILE *f, const char *name, char **ret_
 		errno = 0;
 		n = getline(&buf, &cap, f);
 		if (n < 0) {
-			if (ferror(f))
-				return set_error(ret_error, errno > 0 ? -errno : -EIO, name, lineno + 1,
-						 "read failed: %s", strerror(errno > 0 ? errno : EIO));
+			if (ferror(f)) {
+				COLLECT(set_error(&msg, errno > 0 ? -errno : -EIO, name, lineno + 1,
+						  "read failed: %s", strerror(errno > 0 ? errno : EIO)));
+				cont = false;
+			}
 			break;
 		}
 		lineno++;
-		if ((size_t)n > CONFIG_LINE_MAX)
-			return set_error(ret_error, -E2BIG, name, lineno,
-					 "line is longer than %u bytes", CONFIG_LINE_MAX);
+		if ((size_t)n > CONFIG_LINE_MAX) {
+			COLLECT(set_error(&msg, -E2BIG, name, lineno,
+					  "line is longer than %u bytes", CONFIG_LINE_MAX));
+			cont = false;
+			continue;
+		}
 		line = buf;
 		line[strcspn(line, "\n")] = '\0';
 
@@ -489,14 +540,20 @@ int config_parse_stream(struct config *c, FILE *f, const char *name, char **ret_
 			bool more;
 
 			text = comment_text(line);
-			if (!text)
-				return set_error(ret_error, -EINVAL, name, start_line,
-						 "broken continuation: the directive ends with '\\' but line %u is not a comment",
-						 lineno);
+			if (!text) {
+				COLLECT(set_error(&msg, -EINVAL, name, start_line,
+						  "broken continuation: the directive ends with '\\' but line %u is not a comment",
+						  lineno));
+				cont = false;
+				continue;
+			}
 			l = strlen(text);
-			if (acc_len + 1 + l > CONFIG_LINE_MAX)
-				return set_error(ret_error, -E2BIG, name, start_line,
-						 "directive is longer than %u bytes", CONFIG_LINE_MAX);
+			if (acc_len + 1 + l > CONFIG_LINE_MAX) {
+				COLLECT(set_error(&msg, -E2BIG, name, start_line,
+						  "directive is longer than %u bytes", CONFIG_LINE_MAX));
+				cont = false;
+				continue;
+			}
 			t = realloc(acc, acc_len + 1 + l + 1);
 			if (!t)
 				return -ENOMEM;
@@ -508,10 +565,8 @@ int config_parse_stream(struct config *c, FILE *f, const char *name, char **ret_
 			if (more)
 				continue;
 			cont = false;
-			r = config_add_directive(c, name, start_line, acc + unit_off, unit_len,
-						 acc + cmd_off, ret_error);
-			if (r < 0)
-				return r;
+			COLLECT(config_add_directive(c, name, start_line, acc + unit_off, unit_len,
+						     acc + cmd_off, &msg));
 			continue;
 		}
 
@@ -547,16 +602,17 @@ int config_parse_stream(struct config *c, FILE *f, const char *name, char **ret_
 			acc_len = strlen(acc);
 			continue;
 		}
-		r = config_add_directive(c, name, start_line, acc + unit_off, unit_len,
-					 acc + cmd_off, ret_error);
-		if (r < 0)
-			return r;
+		COLLECT(config_add_directive(c, name, start_line, acc + unit_off, unit_len,
+					     acc + cmd_off, &msg));
 	}
 
 	if (cont)
-		return set_error(ret_error, -EINVAL, name, start_line,
-				 "broken continuation: the directive ends with '\\' at the end of the file");
-	return 0;
+		COLLECT(set_error(&msg, -EINVAL, name, start_line,
+				  "broken continuation: the directive ends with '\\' at the end of the file"));
+#undef COLLECT
+	if (first < 0 && ret_error)
+		*ret_error = TAKE_PTR(errors);
+	return first;
 }
 
 int config_parse_file(struct config *c, const char *path, char **ret_error)

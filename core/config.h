@@ -71,9 +71,10 @@ struct config {
 struct config *config_new(void);
 struct config *config_free(struct config *c); /* frees rules too */
 
-/* Parse one file (or an open stream, named name) and append its rules to c. On error
- * returns -errno and sets *ret_error to "FILE:LINE: message" (newly allocated); c is
- * then left with whatever was parsed before. */
+/* Parse one file (or an open stream, named name) and append its rules to c. A bad
+ * directive does not stop the parse: every one is reported. On error returns the first
+ * error's -errno and sets *ret_error to all messages, one "FILE:LINE: message" per line
+ * (newly allocated); c then holds the directives that were valid. */
 int config_parse_file(struct config *c, const char *path, char **ret_error);
 int config_parse_stream(struct config *c, FILE *f, const char *name, char **ret_error);
 

@@ -54,7 +54,8 @@ static void help(void)
 	       "     --log-level=LEVEL          err, warning, notice (default), info, debug\n"
 	       "  -q --quiet                    Log only warnings and errors\n"
 	       "     --check                    Check the configs and exit: 0 clean, 1 errors;\n"
-	       "                                never touches the kernel\n"
+	       "                                every mistake as FILE:LINE, rules dry-run by\n"
+	       "                                nftables; never changes the ruleset\n"
 	       "  -h --help                     Show this help\n"
 	       "     --version                  Show the version\n"
 	       "\n"
@@ -286,22 +287,19 @@ static int run(int argc, char *argv[])
 		manager_free(m);
 		return EXIT_USAGE;
 	}
-	if (r >= 0)
-		r = manager_load_config(m);
-	if (r >= 0 && m->config->n_rules == 0 && arg_opt.config_files) {
-		_cleanup_free_ char *files = strv_join(arg_opt.config_files, ", ");
-
-		log_warning("No directives ('# UNIT :: add rule ...' comments) in %s: there are no rules to keep",
-			    files ?: "the configuration");
-	}
 	if (arg_check) {
 		if (r >= 0)
 			r = manager_check(m);
 		if (r >= 0)
-			printf("%s: %zu directives%s\n", "Configuration OK", m->config->n_rules,
+			printf("%s: %zu directive%s%s\n", "Configuration OK", m->config->n_rules,
+			       m->config->n_rules == 1 ? "" : "s",
 			       r == 0 ? " (syntax only: the sinks could not be initialized here)" : "");
 		goto finish;
 	}
+	if (r >= 0)
+		r = manager_load_config(m);
+	if (r >= 0 && m->config->n_rules == 0)
+		manager_warn_no_directives(m);
 	/* Held (fd left open) until we exit. */
 	if (r >= 0 && instance_lock_take() == -EBUSY)
 		r = -EBUSY;

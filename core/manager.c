@@ -92,26 +92,54 @@ int manager_add_module(struct manager *m, struct module *mod)
 int manager_parse_config(struct manager *m, struct config **ret)
 {
 	struct config *c;
+	int r = 0;
 
 	c = config_new();
 	if (!c)
 		return log_oom();
+	m->n_config_errors = 0;
 	STRV_FOREACH(f, m->opt.config_files) {
 		_cleanup_free_ char *error = NULL;
-		int r;
+		int k;
 
-		r = config_parse_file(c, *f, &error);
-		if (r < 0) {
-			if (error)
-				log_error("%s", error);
-			else
-				log_error_errno(r, "%s: %m", *f);
-			config_free(c);
-			return r;
+		k = config_parse_file(c, *f, &error);
+		if (k < 0 && error)
+			/* one log line per mistake, all of them, every file */
+			for (char *line = error, *next; line; line = next) {
+				next = strchr(line, '\n');
+				if (next)
+					*next++ = '\0';
+				log_error("%s", line);
+				m->n_config_errors++;
+			}
+		else if (k < 0) {
+			log_error_errno(k, "%s: %m", *f);
+			m->n_config_errors++;
 		}
+		if (k == -ENOMEM) {
+			config_free(c);
+			return log_oom();
+		}
+		if (k < 0 && r == 0)
+			r = k;
 	}
-	*ret = c;
-	return 0;
+	if (r < 0 && !m->checking) {
+		config_free(c);
+		return r;
+	}
+	*ret = c; /* --check goes on with the directives that parsed */
+	return r;
+}
+
+void manager_warn_no_directives(const struct manager *m)
+{
+	_cleanup_free_ char *files = NULL;
+
+	if (!m->opt.config_files)
+		return;
+	files = strv_join(m->opt.config_files, ", ");
+	log_warning("No directives ('# UNIT :: add rule ...' comments) in %s: there are no rules to keep",
+		    files ?: "the configuration");
 }
 
 int manager_load_config(struct manager *m)
@@ -346,6 +374,14 @@ void manager_handle_report(struct manager *m, struct module *sink, const struct 
 	const char *name = unit && unit->unit ? unit->unit : rule->unit;
 	struct applied *a = NULL;
 
+	if (m->checking && result == SCNPM_RESULT_FAILED) {
+		log_error("%s:%u: %s", rule->file, rule->line, *message ? message : "(no reason given)");
+		return;
+	}
+	if (m->checking && result == SCNPM_RESULT_SKIPPED) {
+		log_notice("%s:%u: %s", rule->file, rule->line, message);
+		return;
+	}
 	if (unit && unit->unit && result != SCNPM_RESULT_REFUSED)
 		a = applied_find(m, container_of(rule, struct rule, pub), unit->manager, unit->uid,
 				 unit->unit);
@@ -458,7 +494,7 @@ static void manager_want(struct manager *m, bool reload, bool reapply)
 	(void)sd_event_source_set_enabled(m->defer, SD_EVENT_ONESHOT);
 }
 
-static int module_init(struct module *mod)
+int module_init(struct module *mod)
 {
 	int r;
 
@@ -479,29 +515,6 @@ static int module_start(struct module *mod)
 	if (r < 0)
 		return log_error_errno(r, "%s: failed to start: %m", mod->name);
 	return 0;
-}
-
-int manager_check(struct manager *m)
-{
-	size_t n_errors = 0, n_sinks = 0;
-	int r;
-
-	for (size_t i = 0; i < m->n_sinks; i++) {
-		r = module_init(m->sinks[i]);
-		if (r < 0) {
-			log_warning("%s cannot start here (%s), not checking which sink takes each directive",
-				    m->sinks[i]->name, r == -EPERM ? "needs CAP_NET_ADMIN" : strerror(-r));
-			return 0;
-		}
-		n_sinks++;
-	}
-	for (size_t i = 0; i < m->config->n_rules; i++)
-		if (manager_assign_sink(m, m->config->rules[i]) < 0)
-			n_errors++;
-	if (n_errors > 0)
-		return log_error_errno(-EINVAL, "%zu of %zu directives cannot be applied", n_errors,
-				       m->config->n_rules);
-	return (int)n_sinks;
 }
 
 int manager_start(struct manager *m)

@@ -57,6 +57,8 @@ struct manager {
 	sd_event_source *status_timer;	/* STATUS= to systemd, at most once a second */
 	bool want_reload, want_reapply;
 	bool started;
+	bool checking;		/* --check: reports are the check's findings */
+	unsigned n_config_errors; /* logged by the last manager_parse_config() */
 
 	/* refusals collected from sinks while assigning rules */
 	char *refusals;
@@ -73,15 +75,21 @@ int manager_add_module(struct manager *m, struct module *mod);
 
 /* Parse the configuration files. Error: -errno, logged with file:line. */
 int manager_load_config(struct manager *m);
-/* The same into a new config, leaving the running one alone. */
+/* The same into a new config, leaving the running one alone. With checking set, *ret
+ * holds the directives that parsed even when others did not. */
 int manager_parse_config(struct manager *m, struct config **ret);
 
 /* init modules, give rules to sinks, --flush, start sinks then sources, apply every rule
  * (initial reconcile). Error: -errno, logged. */
-/* --check: every directive offered to the sinks (initialized, never started: nothing
- * touches the kernel); errors logged with file:line. Returns how many sinks took part
- * (0: they could not be initialized here, the check was syntax only), or -errno. */
+/* --check (check.c): parse every config, offer each directive to the sinks
+ * (initialized, never started) and let them dry-run it; every error logged with
+ * file:line. Returns how many sinks took part (0: they could not be initialized here,
+ * the check was syntax only), or -errno when anything would be refused. */
 int manager_check(struct manager *m);
+/* mod->desc->init(), logged on failure. 0 or -errno. */
+int module_init(struct module *mod);
+/* The warning for a configuration without a single directive. */
+void manager_warn_no_directives(const struct manager *m);
 int manager_start(struct manager *m);
 
 /* Re-read the configuration (SIGHUP, -u). Nothing that runs changes on error; with

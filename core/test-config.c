@@ -119,7 +119,51 @@ static const struct error_case error_cases[] = {
 	{ "# bogus/a.service :: add rule inet f c accept\n", "unknown manager qualifier 'bogus/'", "t.conf:1: " },
 	{ "# user@x/a.service :: add rule inet f c accept\n", "unknown manager qualifier", "t.conf:1: " },
 	{ "# a.service :: add element inet f s\n", "element directive without elements", "t.conf:1: " },
+	{ "# a.service :: add rule inet f c socket cgroupv2 level %{level} %{cgroups} accept\n",
+	  "unknown placeholder '%{cgroups}' (known: %{cgroup}, %{level}, %{unit})", "t.conf:1: " },
+	{ "# a.service :: add rule inet f c meta mark %{ accept\n", "unknown placeholder '%{'", "t.conf:1: " },
 };
+
+/* One run reports every bad directive, in order, and keeps the good ones. */
+Test(config, every_error_reported)
+{
+	static const char text[] =
+	    "# a.service :: add rule inet f c accept\n"
+	    "# b.service :: add rule inetx f c accept\n"
+	    "# c.service :: add rule inet f c %{bogus} accept\n"
+	    "# d.service :: add rule inet f c \\\n"
+	    "not a comment\n"
+	    "# e.service :: add rule inet f c socket cgroupv2 level 2 \"system.slice/../x\" accept\n"
+	    "# f.service :: add rule inet f c drop\n"
+	    "# g.service :: add rule inet f c \\\n";
+	static const char *const expected[] = {
+	    "t.conf:2: unknown family 'inetx'",
+	    "t.conf:3: unknown placeholder '%{bogus}'",
+	    "t.conf:4: broken continuation",
+	    "t.conf:6: invalid cgroup path 'system.slice/../x'",
+	    "t.conf:8: broken continuation",
+	};
+	struct config *c;
+	char *error, *line;
+	size_t n = 0;
+
+	cr_assert(eq(int, parse(text, &c, &error), -EINVAL));
+	cr_assert(ne(ptr, error, NULL));
+	line = error;
+	for (char *next; line && *line; line = next, n++) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		cr_assert(lt(sz, n, sizeof(expected) / sizeof(expected[0])), "extra error: %s", line);
+		cr_expect(eq(int, strncmp(line, expected[n], strlen(expected[n])), 0), "error %zu: %s", n, line);
+	}
+	cr_expect(eq(sz, n, sizeof(expected) / sizeof(expected[0])));
+	cr_assert(eq(sz, c->n_rules, 2));
+	cr_expect(eq(str, (char *)c->rules[0]->pub.unit, "a.service"));
+	cr_expect(eq(str, (char *)c->rules[1]->pub.unit, "f.service"));
+	config_free(c);
+	free(error);
+}
 
 Test(config, errors)
 {

@@ -42,6 +42,7 @@
  *
  * Changelog:
  *  ABI 1 (scnpm 0.1): first version.
+ *  ABI 1 (scnpm 0.2): scnpm_module.check appended (optional).
  */
 
 #include <stddef.h>
@@ -209,6 +210,17 @@ struct scnpm_module {
 	/* --flush: empty the chain (or set) that rule names. -ENOENT when it does not exist,
 	 * other -errno on failure; the daemon then exits with an error. */
 	int (*flush)(void *state, const struct scnpm_rule *rule);
+
+	/* Added in scnpm 0.2 (read it only if SCNPM_HAS(desc, struct scnpm_module, check)).
+	 * Sinks, optional. scnpm --check: would the kernel take what apply() would send for
+	 * rule and unit? unit is an example (a running unit's, or an existing cgroup where
+	 * none runs); text is rule->text, or a copy in which the cgroup paths that do not
+	 * exist now are replaced by one that does. Never changes the kernel (dry runs only),
+	 * called after init(), never after start(). Reports SCNPM_RESULT_FAILED with the
+	 * reason (or SCNPM_RESULT_SKIPPED with a note when it would work only later) and
+	 * returns -errno when the rule would fail, 0 when it would work. */
+	int (*check)(void *state, const struct scnpm_rule *rule, const char *text,
+		     const struct scnpm_event *unit);
 	/* append only */
 };
 

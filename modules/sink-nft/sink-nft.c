@@ -258,6 +258,9 @@ static void nft_sink_done(void *state)
 	nft_seen_done(&s->seen);
 	nft_txn_done(&s->txn);
 	nft_buf_done(&s->cmd);
+	for (size_t i = 0; i < s->n_checked_files; i++)
+		free(s->checked_files[i].name);
+	free(s->checked_files);
 	free(s->rxbuf);
 	free(s);
 }
@@ -540,4 +543,5 @@ SCNPM_MODULE_DEFINE = {
     .rule_remove = nft_sink_rule_remove,
     .apply = nft_sink_apply,
     .flush = nft_sink_flush,
+    .check = nft_sink_check,
 };

@@ -7,7 +7,8 @@
  *   sink-nft.c   the module callbacks and the nf_tables notifications;
  *   nft-sync.c   the sync: plan (unchanged, adopt, delete, add), one transaction, the
  *                one-by-one fallback, reports, restores, the start-up adoption and sweep;
- *   nft-run.c    the libnftables context: running a batch, learning its handles.
+ *   nft-run.c    the libnftables context: running a batch, learning its handles;
+ *   nft-check.c  scnpm --check: dry runs of what apply() would send.
  */
 
 #include <libmnl/libmnl.h>
@@ -70,7 +71,18 @@ struct nft_sink {
 	int expect_state; /* 0 waiting, 1 matched, < 0 failed */
 
 	struct nft_buf cmd;
+
+	/* --check: config files tried as nftables scripts, and whether they loaded */
+	struct nft_checked_file {
+		char *name;
+		int result; /* 0 or -errno */
+	} *checked_files;
+	size_t n_checked_files;
 };
+
+/* nft-check.c: the module's check() */
+int nft_sink_check(void *state, const struct scnpm_rule *rule, const char *text,
+		   const struct scnpm_event *unit);
 
 /* nft-run.c */
 int nft_sink_new_ctx(struct nft_sink *s);

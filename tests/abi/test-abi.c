@@ -109,7 +109,8 @@ Test(abi, scnpm_module)
 	PIN(struct scnpm_module, rule_remove, 72, 8);
 	PIN(struct scnpm_module, apply, 80, 8);
 	PIN(struct scnpm_module, flush, 88, 8);
-	PIN_SIZE(struct scnpm_module, 96);
+	PIN(struct scnpm_module, check, 96, 8); /* 0.2 */
+	PIN_SIZE(struct scnpm_module, 104);
 }
 
 /* Enum values travel as uint32_t between separately built objects: they never change. */
