@@ -284,6 +284,40 @@ tb_simple_service() {
 	EOF
 }
 
+# tb_first_packet_service [--user] NAME PORT: a service whose very first action is to
+# send one UDP datagram, its INVOCATION_ID, to 127.0.0.1:PORT; it then appends
+# "INVOCATION_ID sent" (or "blocked", when the output hook dropped it) to
+# /run/first-packet-NAME.log and sleeps. Nothing retries: what a real service's first
+# connection would meet.
+tb_first_packet_service() {
+	local user=()
+
+	[ "$1" = --user ] && { user=(--user); shift; }
+	tb_write_unit "${user[@]}" "$1" <<-EOF
+		[Unit]
+		StartLimitIntervalSec=0
+		[Service]
+		ExecStart=/bin/bash -c 'if echo "\$INVOCATION_ID" 2>/dev/null >/dev/udp/127.0.0.1/$2; then r=sent; else r=blocked; fi; echo "\$INVOCATION_ID \$r" >>/run/first-packet-$1.log; exec sleep infinity'
+	EOF
+}
+
+# tb_first_packet_restart [--user] NAME PORT: (re)start the service and wait until it
+# sent its first packet. 0 when the listener on PORT received it, 1 when it was blocked.
+tb_first_packet_restart() {
+	local user=() name n id
+
+	[ "$1" = --user ] && { user=(--user); shift; }
+	name=$1
+	n=$(tb_exec cat "/run/first-packet-$name.log" 2>/dev/null | wc -l)
+	tb_systemctl "${user[@]}" restart "$name" || return 2
+	tb_wait eval '[ "$(tb_exec cat "/run/first-packet-$name.log" 2>/dev/null | wc -l)" -gt "$n" ]' || return 2
+	id=$(tb_exec tail -n 1 "/run/first-packet-$name.log")
+	case $id in
+	*" sent") tb_wait tb_received "$2" "${id% sent}" ;;
+	*) return 1 ;;
+	esac
+}
+
 # tb_cgroup [--user] UNIT: the unit's cgroup path (no leading '/'), empty if none.
 tb_cgroup() {
 	local cg user=()
@@ -513,6 +547,19 @@ tb_scnpm_start() {
 		-p ExecStopPost="/bin/sh /opt/tb/exit-post.sh" \
 		--setenv=SCNPM_MODULE_DIR="$(tb_module_dirs)" \
 		/opt/build/core/scnpm "$@"
+}
+
+# tb_install_shipped_unit [SERVICE-SETTING...]: units/scnpm.service as the build
+# configured it, installed as the container's scnpm.service, but running the build's
+# binary and modules; each argument (such as Restart=no) is added to its [Service].
+tb_install_shipped_unit() {
+	sed -e 's|^\(Exec[A-Za-z]*\)=[^ ]*/scnpm |\1=/opt/build/core/scnpm |' \
+		"$TB_BUILD_DIR/units/scnpm.service" >"$TB_DIR/scnpm.service" || return 1
+	{
+		printf '\n[Service]\nEnvironment=SCNPM_MODULE_DIR=%s\n' "$(tb_module_dirs)"
+		[ $# -gt 0 ] && printf '%s\n' "$@"
+	} >>"$TB_DIR/scnpm.service"
+	tb_write_unit scnpm.service <"$TB_DIR/scnpm.service"
 }
 
 # tb_scnpm_exit_status: how the last scnpm-under-test ended, as "exited 0",

@@ -30,10 +30,7 @@ tb_exec systemctl start app.service
 tb_listen 7001
 
 # the unit as installed, running the build's binary and modules
-sed -e 's|^\(Exec[A-Za-z]*\)=[^ ]*/scnpm |\1=/opt/build/core/scnpm |' \
-	"$TB_BUILD_DIR/units/scnpm.service" >"$TB_DIR/scnpm.service"
-printf '\n[Service]\nEnvironment=SCNPM_MODULE_DIR=%s\nRestartSec=1s\n' "$(tb_module_dirs)" >>"$TB_DIR/scnpm.service"
-tb_write_unit scnpm.service <"$TB_DIR/scnpm.service"
+tb_install_shipped_unit RestartSec=1s
 echo "# $(grep ^ExecStart= "$TB_DIR/scnpm.service")"
 TB_SCNPM_UNIT=scnpm.service
 TB_EXPECT_DAEMON=1

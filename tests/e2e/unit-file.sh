@@ -28,10 +28,7 @@ tb_listen 7001
 tb_listen 7002
 
 # the unit as installed, but running the build's binary and modules
-sed -e 's|^\(Exec[A-Za-z]*\)=[^ ]*/scnpm |\1=/opt/build/core/scnpm |' \
-	"$TB_BUILD_DIR/units/scnpm.service" >"$TB_DIR/scnpm.service"
-printf '\n[Service]\nEnvironment=SCNPM_MODULE_DIR=%s\nRestart=no\n' "$(tb_module_dirs)" >>"$TB_DIR/scnpm.service"
-tb_write_unit scnpm.service <"$TB_DIR/scnpm.service"
+tb_install_shipped_unit Restart=no
 echo "# $(grep ^ExecStart= "$TB_DIR/scnpm.service")"
 
 tap_check "systemd-analyze verify accepts the unit" \
