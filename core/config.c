@@ -454,6 +454,18 @@ static bool strip_continuation(char *s)
 	return true;
 }
 
+/* Ordinary comments may be in any encoding; directives end up in nft rule text. */
+static int check_utf8(const char *line, size_t n, const char *file, unsigned lineno,
+		      char **ret_error)
+{
+	size_t ok = utf8_valid_prefix(line, n);
+
+	if (ok == n)
+		return 0;
+	return set_error(ret_error, -EINVAL, file, lineno, "invalid UTF-8 in directive (byte %zu)",
+			 ok + 1);
+}
+
 int config_parse_stream(struct config *c, FILE *f, const char *name, char **ret_error)
 {
 	_cleanup_free_ char *buf = NULL, *acc = NULL;
@@ -465,7 +477,7 @@ int config_parse_stream(struct config *c, FILE *f, const char *name, char **ret_
 	int r;
 
 	for (;;) {
-		const char *text, *p, *u;
+		const char *text, *p, *u, *nul;
 		char *line;
 
 		errno = 0;
@@ -481,7 +493,14 @@ int config_parse_stream(struct config *c, FILE *f, const char *name, char **ret_
 			return set_error(ret_error, -E2BIG, name, lineno,
 					 "line is longer than %u bytes", CONFIG_LINE_MAX);
 		line = buf;
-		line[strcspn(line, "\n")] = '\0';
+		if (n > 0 && line[n - 1] == '\n')
+			line[--n] = '\0';
+		/* A NUL would end the line for us here and not for nft, which reads the
+		 * same file: whatever follows it must not be left unseen. */
+		nul = memchr(line, '\0', (size_t)n);
+		if (nul)
+			return set_error(ret_error, -EINVAL, name, lineno, "NUL byte in line (byte %zu)",
+					 (size_t)(nul - line) + 1);
 
 		if (cont) {
 			char *t;
@@ -493,6 +512,9 @@ int config_parse_stream(struct config *c, FILE *f, const char *name, char **ret_
 				return set_error(ret_error, -EINVAL, name, start_line,
 						 "broken continuation: the directive ends with '\\' but line %u is not a comment",
 						 lineno);
+			r = check_utf8(line, (size_t)n, name, lineno, ret_error);
+			if (r < 0)
+				return r;
 			l = strlen(text);
 			if (acc_len + 1 + l > CONFIG_LINE_MAX)
 				return set_error(ret_error, -E2BIG, name, start_line,
@@ -534,6 +556,9 @@ int config_parse_stream(struct config *c, FILE *f, const char *name, char **ret_
 			if (!looks_like_unit(shape, unit_len - (size_t)(shape - u)))
 				continue;
 		}
+		r = check_utf8(line, (size_t)n, name, lineno, ret_error);
+		if (r < 0)
+			return r;
 
 		free(acc);
 		acc = strdup(text);
