@@ -490,6 +490,18 @@ static int collect_error(char **all, int *first, int r, char *msg)
 	return 0;
 }
 
+/* Ordinary comments may be in any encoding; directives end up in nft rule text. */
+static int check_utf8(const char *line, size_t n, const char *file, unsigned lineno,
+		      char **ret_error)
+{
+	size_t ok = utf8_valid_prefix(line, n);
+
+	if (ok == n)
+		return 0;
+	return set_error(ret_error, -EINVAL, file, lineno, "invalid UTF-8 in directive (byte %zu)",
+			 ok + 1);
+}
+
 int config_parse_stream(struct config *c, FILE *f, const char *name, char **ret_error)
 {
 	_cleanup_free_ char *buf = NULL, *acc = NULL, *errors = NULL;
@@ -511,7 +523,7 @@ int config_parse_stream(struct config *c, FILE *f, const char *name, char **ret_
 	} while (0)
 
 	for (;;) {
-		const char *text, *p, *u;
+		const char *text, *p, *u, *nul;
 		char *line;
 
 		errno = 0;
@@ -532,7 +544,17 @@ int config_parse_stream(struct config *c, FILE *f, const char *name, char **ret_
 			continue;
 		}
 		line = buf;
-		line[strcspn(line, "\n")] = '\0';
+		if (n > 0 && line[n - 1] == '\n')
+			line[--n] = '\0';
+		/* A NUL would end the line for us here and not for nft, which reads the
+		 * same file: whatever follows it must not be left unseen. */
+		nul = memchr(line, '\0', (size_t)n);
+		if (nul) {
+			COLLECT(set_error(&msg, -EINVAL, name, lineno, "NUL byte in line (byte %zu)",
+					  (size_t)(nul - line) + 1));
+			cont = false;
+			continue;
+		}
 
 		if (cont) {
 			char *t;
@@ -544,6 +566,12 @@ int config_parse_stream(struct config *c, FILE *f, const char *name, char **ret_
 				COLLECT(set_error(&msg, -EINVAL, name, start_line,
 						  "broken continuation: the directive ends with '\\' but line %u is not a comment",
 						  lineno));
+				cont = false;
+				continue;
+			}
+			r = check_utf8(line, (size_t)n, name, lineno, &msg);
+			if (r < 0) {
+				COLLECT(r);
 				cont = false;
 				continue;
 			}
@@ -588,6 +616,11 @@ int config_parse_stream(struct config *c, FILE *f, const char *name, char **ret_
 
 			if (!looks_like_unit(shape, unit_len - (size_t)(shape - u)))
 				continue;
+		}
+		r = check_utf8(line, (size_t)n, name, lineno, &msg);
+		if (r < 0) {
+			COLLECT(r);
+			continue;
 		}
 
 		free(acc);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "loader.h"
+#include "module-check.h"
 #include "util.h"
 
 #ifndef SCNPM_MODULE_DIR
@@ -106,7 +107,10 @@ static int module_find(const char *search_path, const char *file, char **ret_pat
 
 		if (asprintf(&p, "%s/%s", d, file) < 0)
 			return -ENOMEM;
-		if (access(p, F_OK) == 0) {
+		struct stat st;
+
+		/* lstat: a dangling symlink is found, and refused, not taken for "not here" */
+		if (lstat(p, &st) == 0) {
 			*ret_path = TAKE_PTR(p);
 			return 0;
 		}
@@ -178,6 +182,46 @@ static int module_parse_options(struct module *m, const char *opts, char **ret_e
 	return 0;
 }
 
+int module_check_descriptor(const struct scnpm_module *d, uint32_t kind, const char *name,
+			    const char *path, char **ret_error)
+{
+	_cleanup_free_ char *esc = NULL;
+
+	if (d->abi != SCNPM_MODULE_ABI)
+		return fail(ret_error, -EPROTONOSUPPORT,
+			    "%s: ABI mismatch: module says ABI %u, this scnpm speaks ABI %u", path,
+			    (unsigned)d->abi, SCNPM_MODULE_ABI);
+	if (d->size < MODULE_V1_MIN_SIZE)
+		return fail(ret_error, -EBADMSG,
+			    "%s: malformed descriptor: %u bytes, ABI %u needs at least %zu", path,
+			    (unsigned)d->size, SCNPM_MODULE_ABI, (size_t)MODULE_V1_MIN_SIZE);
+	if (d->kind != SCNPM_MODULE_SOURCE && d->kind != SCNPM_MODULE_SINK)
+		return fail(ret_error, -EBADMSG, "%s: malformed descriptor: unknown kind %u", path,
+			    (unsigned)d->kind);
+	if (d->kind != kind)
+		return fail(ret_error, -EBADMSG,
+			    "%s: wrong kind: the module is a %s, asked for a %s", path,
+			    module_kind_to_string(d->kind), module_kind_to_string(kind));
+	if (!d->name || !d->init || !d->done)
+		return fail(ret_error, -EBADMSG, "%s: malformed descriptor: %s is missing", path,
+			    !d->name   ? "name"
+			    : !d->init ? "init()"
+				       : "done()");
+	if (d->kind == SCNPM_MODULE_SINK &&
+	    (!d->rule_add || !d->rule_remove || !d->apply || !d->flush))
+		return fail(
+		    ret_error, -EBADMSG,
+		    "%s: malformed descriptor: a sink needs rule_add(), rule_remove(), apply() and flush()",
+		    path);
+	if (!streq(d->name, name)) {
+		esc = cescape_trunc(d->name, 64);
+		return fail(ret_error, -EBADMSG,
+			    "%s: name mismatch: the module calls itself '%s', expected '%s'", path,
+			    esc ?: "", name);
+	}
+	return 0;
+}
+
 int module_load(const char *search_path, uint32_t kind, const char *spec, struct module **ret,
 		char **ret_error)
 {
@@ -186,7 +230,7 @@ int module_load(const char *search_path, uint32_t kind, const char *spec, struct
 	_cleanup_close_ int fd = -EBADF;
 	struct module *m = NULL;
 	const struct scnpm_module *d;
-	char fdpath[64];
+	char fdpath[64], why[256] = "";
 	int r;
 
 	colon = strchr(spec, ':');
@@ -227,15 +271,29 @@ int module_load(const char *search_path, uint32_t kind, const char *spec, struct
 	if (r < 0)
 		goto fail;
 
-	/* Check the file we then load, not a name that could be swapped in between. */
-	fd = open(m->path, O_RDONLY | O_CLOEXEC);
+	/* Check the file we then load, not a name that could be swapped in between: the
+	 * directories up to it first, then the file, then its ELF headers. */
+	fd = module_open_checked(m->path, why, sizeof(why));
+	if (fd == -EPERM) {
+		r = fail(ret_error, fd, "%s: refusing module: %s", m->path, why);
+		goto fail;
+	}
 	if (fd < 0) {
-		r = fail(ret_error, -errno, "%s: cannot open module: %s", m->path, strerror(errno));
+		r = fail(ret_error, fd, "%s: cannot open module: %s", m->path, strerror(-fd));
 		goto fail;
 	}
 	r = module_check_owner(fd, m->path, ret_error);
 	if (r < 0)
 		goto fail;
+	r = module_elf_check_fd(fd, why, sizeof(why));
+	if (r == -ENOEXEC) {
+		r = fail(ret_error, r, "%s: refusing module: %s", m->path, why);
+		goto fail;
+	}
+	if (r < 0) {
+		r = fail(ret_error, r, "%s: cannot read module: %s", m->path, strerror(-r));
+		goto fail;
+	}
 
 	/* Load through the fd we checked, not a name that could be swapped in between. It
 	 * stays open while the module is loaded: the dynamic loader knows objects by name,
@@ -268,45 +326,9 @@ int module_load(const char *search_path, uint32_t kind, const char *spec, struct
 			 SCNPM_MODULE_SYMBOL);
 		goto fail;
 	}
-	if (d->abi != SCNPM_MODULE_ABI) {
-		r = fail(ret_error, -EPROTONOSUPPORT,
-			 "%s: ABI mismatch: module says ABI %u, this scnpm speaks ABI %u", m->path,
-			 (unsigned)d->abi, SCNPM_MODULE_ABI);
+	r = module_check_descriptor(d, kind, m->name, m->path, ret_error);
+	if (r < 0)
 		goto fail;
-	}
-	if (d->size < MODULE_V1_MIN_SIZE) {
-		r = fail(ret_error, -EBADMSG,
-			 "%s: malformed descriptor: %u bytes, ABI %u needs at least %zu", m->path,
-			 (unsigned)d->size, SCNPM_MODULE_ABI, (size_t)MODULE_V1_MIN_SIZE);
-		goto fail;
-	}
-	if (d->kind != SCNPM_MODULE_SOURCE && d->kind != SCNPM_MODULE_SINK) {
-		r = fail(ret_error, -EBADMSG, "%s: malformed descriptor: unknown kind %u", m->path,
-			 (unsigned)d->kind);
-		goto fail;
-	}
-	if (d->kind != kind) {
-		r = fail(ret_error, -EBADMSG, "%s: wrong kind: the module is a %s, asked for a %s",
-			 m->path, module_kind_to_string(d->kind), kind_s);
-		goto fail;
-	}
-	if (!d->name || !d->init || !d->done) {
-		r = fail(ret_error, -EBADMSG, "%s: malformed descriptor: %s is missing", m->path,
-			 !d->name ? "name" : !d->init ? "init()" : "done()");
-		goto fail;
-	}
-	if (d->kind == SCNPM_MODULE_SINK && (!d->rule_add || !d->rule_remove || !d->apply || !d->flush)) {
-		r = fail(ret_error, -EBADMSG,
-			 "%s: malformed descriptor: a sink needs rule_add(), rule_remove(), apply() and flush()",
-			 m->path);
-		goto fail;
-	}
-	if (!streq(d->name, m->name)) {
-		esc = cescape_trunc(d->name, 64);
-		r = fail(ret_error, -EBADMSG, "%s: name mismatch: the module calls itself '%s', expected '%s'",
-			 m->path, esc ?: "", m->name);
-		goto fail;
-	}
 	m->desc = d;
 
 	if (colon) {

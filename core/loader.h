@@ -38,6 +38,13 @@ const char *module_search_path(const char *dir);
 int module_load(const char *search_path, uint32_t kind, const char *spec, struct module **ret,
 		char **ret_error);
 
+/* The checks of a descriptor d found in the file path, asked for as kind and name
+ * ("source-journal"): ABI, size, kind, the members every module (and every sink) must
+ * have, its own name. 0, or -errno with one line naming path in *ret_error. Does not
+ * read beyond the members of ABI 1.0, and those only once d->size says they are there. */
+int module_check_descriptor(const struct scnpm_module *d, uint32_t kind, const char *name,
+			    const char *path, char **ret_error);
+
 /* Calls done() if the module was initialized, then unloads it. Accepts NULL. */
 struct module *module_free(struct module *m);
 

@@ -9,11 +9,12 @@
 #include <criterion/new/assert.h>
 
 #include "config.h"
+#include "util.h"
 
-/* Parse text as file "t.conf". Returns r; *ret_error gets the message. */
-static int parse(const char *text, struct config **ret, char **ret_error)
+/* Parse the n bytes of text as file "t.conf". Returns r; *ret_error gets the message. */
+static int parse_n(const char *text, size_t n, struct config **ret, char **ret_error)
 {
-	FILE *f = fmemopen((void *)text, strlen(text), "r");
+	FILE *f = fmemopen((void *)text, n, "r");
 	struct config *c = config_new();
 	int r;
 
@@ -23,6 +24,11 @@ static int parse(const char *text, struct config **ret, char **ret_error)
 	fclose(f);
 	*ret = c;
 	return r;
+}
+
+static int parse(const char *text, struct config **ret, char **ret_error)
+{
+	return parse_n(text, strlen(text), ret, ret_error);
 }
 
 struct valid_case {
@@ -180,6 +186,93 @@ Test(config, errors)
 		config_free(c);
 		free(error);
 	}
+}
+
+/* A NUL byte ends a C string, not nft's view of the line: never cut a line silently. */
+Test(config, nul_byte)
+{
+	static const struct {
+		const char *text;
+		size_t n;
+		const char *error;
+	} cases[] = {
+#define C(s, e) { s, sizeof(s) - 1, e }
+		C("# a.service :: add rule inet f c accept\0; flush ruleset\n",
+		  "t.conf:1: NUL byte in line (byte 40)"),
+		C("# a.service :: add rule inet f c \\\n# accept\0\n", "t.conf:2: NUL byte in line (byte 9)"),
+		C("table inet f {}\n# just a comment\n\0\n", "t.conf:3: NUL byte in line (byte 1)"),
+		C("# a.service :: add rule inet f c accept\n# no newline at the end\0",
+		  "t.conf:2: NUL byte in line (byte 24)"),
+#undef C
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct config *c;
+		char *error;
+
+		cr_assert(eq(int, parse_n(cases[i].text, cases[i].n, &c, &error), -EINVAL), "case %zu", i);
+		cr_assert(eq(str, error, (char *)cases[i].error), "case %zu", i);
+		config_free(c);
+		free(error);
+	}
+}
+
+Test(config, invalid_utf8_in_directive)
+{
+	static const struct {
+		const char *text;
+		const char *error;
+	} cases[] = {
+		{ "# a.service :: add rule inet f c comment \"\xff\" accept\n", "t.conf:1: invalid UTF-8 in directive (byte 43)" },
+		/* overlong '/', a UTF-16 surrogate, beyond U+10FFFF, cut short at the end */
+		{ "# a.service :: add rule inet f c comment \"\xc0\xaf\"\n", "t.conf:1: invalid UTF-8 in directive (byte 43)" },
+		{ "# a.service :: add rule inet f c comment \"\xed\xa0\x80\"\n", "t.conf:1: invalid UTF-8 in directive (byte 43)" },
+		{ "# a.service :: add rule inet f c comment \"\xf4\x90\x80\x80\"\n", "t.conf:1: invalid UTF-8 in directive (byte 43)" },
+		{ "# a.service :: add rule inet f c accept \xe2\x82\n", "t.conf:1: invalid UTF-8 in directive (byte 41)" },
+		/* a continuation line names its own line */
+		{ "\n# a.service :: add rule inet f c \\\n# comment \"\x80\"\n", "t.conf:3: invalid UTF-8 in directive (byte 12)" },
+		/* in the unit name */
+		{ "# \xe9.service :: add rule inet f c\n", NULL },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct config *c;
+		char *error;
+
+		cr_assert(lt(int, parse(cases[i].text, &c, &error), 0), "case %zu", i);
+		if (cases[i].error)
+			cr_assert(eq(str, error, (char *)cases[i].error), "case %zu", i);
+		else
+			cr_assert(ne(ptr, strstr(error, "t.conf:1: "), NULL), "case %zu: %s", i, error);
+		config_free(c);
+		free(error);
+	}
+}
+
+/* Valid UTF-8 in a directive is fine, and an ordinary comment may be in any encoding. */
+Test(config, utf8_accepted)
+{
+	struct config *c;
+	char *error;
+
+	cr_assert(eq(int, parse("# caf\xe9 (Latin-1, an ordinary comment)\n"
+				"# a.service :: add rule inet f c comment \"h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\xa5\" accept\n",
+				&c, &error),
+			0), "%s", error);
+	cr_assert(eq(sz, c->n_rules, 1));
+	config_free(c);
+}
+
+Test(config, utf8_valid_prefix)
+{
+	cr_assert(eq(sz, utf8_valid_prefix("", 0), 0));
+	cr_assert(eq(sz, utf8_valid_prefix("abc", 3), 3));
+	cr_assert(eq(sz, utf8_valid_prefix("a\xc3\xa9" "b", 4), 4));
+	cr_assert(eq(sz, utf8_valid_prefix("\xf4\x8f\xbf\xbf", 4), 4)); /* U+10FFFF */
+	cr_assert(eq(sz, utf8_valid_prefix("ab\xc3", 3), 2));
+	cr_assert(eq(sz, utf8_valid_prefix("\xe0\x80\x80", 3), 0)); /* overlong NUL */
+	cr_assert(eq(sz, utf8_valid_prefix("x\xf8\x88\x80\x80\x80", 6), 1));
+	cr_assert(eq(sz, utf8_valid_prefix("\xc3\x28", 2), 0));
 }
 
 Test(config, long_line)

@@ -12,6 +12,8 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <link.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -329,7 +331,243 @@ Test(loader, not_a_shared_object)
 	fputs("#!/bin/sh\necho not a module\n", f);
 	cr_assert(eq(int, fclose(f), 0));
 	cr_assert(eq(int, chmod(path, 0755), 0));
-	assert_refused(SCNPM_MODULE_SOURCE, "text", -EIO, path, "cannot load module");
+	assert_refused(SCNPM_MODULE_SOURCE, "text", -ENOEXEC, path, "refusing module",
+		       "not an ELF file");
+}
+
+/* ---- ELF headers against the file: a module cut short must be refused, not mapped
+ * (ld.so touching a page past the end of the file is SIGBUS) ---- */
+
+static void truncate_to(const char *path, off_t size)
+{
+	cr_assert(eq(int, truncate(path, size), 0), "truncate(%s, %jd): %s", path, (intmax_t)size,
+		  strerror(errno));
+}
+
+static void patch(const char *path, off_t off, const void *data, size_t n)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	cr_assert(ge(int, fd, 0));
+	cr_assert(eq(sz, (size_t)pwrite(fd, data, n, off), n));
+}
+
+Test(loader, truncated_module)
+{
+	_cleanup_free_ char *path = fixture_path(dir, "scnpm-source-good.so");
+	_cleanup_free_ char *orig = fixture_path(BAD_MODULES_DIR, "scnpm-source-good.so");
+	static const off_t sizes[] = {0, 1, 63, 64, 1024, 4096, 8192, 12288, 16384};
+	struct stat st;
+
+	cr_assert(eq(int, stat(orig, &st), 0));
+	for (size_t i = 0; i < ELEMENTSOF(sizes); i++) {
+		cr_assert(lt(i64, (int64_t)sizes[i], (int64_t)st.st_size));
+		copy_file(orig, path, 0755);
+		truncate_to(path, sizes[i]);
+		if (sizes[i] < 4)
+			assert_refused(SCNPM_MODULE_SOURCE, "good", -ENOEXEC, path,
+				       "refusing module", "not an ELF file");
+		else
+			assert_refused(SCNPM_MODULE_SOURCE, "good", -ENOEXEC, path,
+				       "refusing module", "truncated");
+	}
+	/* one byte short of the whole file */
+	copy_file(orig, path, 0755);
+	truncate_to(path, st.st_size - 1);
+	assert_refused(SCNPM_MODULE_SOURCE, "good", -ENOEXEC, path, "truncated", "section headers");
+}
+
+Test(loader, program_headers_past_the_end)
+{
+	_cleanup_free_ char *path = fixture_path(dir, "scnpm-source-good.so");
+	struct stat st;
+	ElfW(Off) off;
+
+	cr_assert(eq(int, stat(path, &st), 0));
+	off = (ElfW(Off))st.st_size - 8;
+	patch(path, offsetof(ElfW(Ehdr), e_phoff), &off, sizeof(off));
+	assert_refused(SCNPM_MODULE_SOURCE, "good", -ENOEXEC, path, "truncated", "program headers");
+}
+
+Test(loader, not_a_shared_object_type)
+{
+	_cleanup_free_ char *path = fixture_path(dir, "scnpm-source-good.so");
+	ElfW(Half) type = ET_EXEC;
+
+	patch(path, offsetof(ElfW(Ehdr), e_type), &type, sizeof(type));
+	assert_refused(SCNPM_MODULE_SOURCE, "good", -ENOEXEC, path, "not a shared object");
+}
+
+Test(loader, other_machine)
+{
+	_cleanup_free_ char *path = fixture_path(dir, "scnpm-source-good.so");
+	ElfW(Half) machine = EM_S390;
+
+	patch(path, offsetof(ElfW(Ehdr), e_machine), &machine, sizeof(machine));
+	assert_refused(SCNPM_MODULE_SOURCE, "good", -ENOEXEC, path, "another machine");
+}
+
+/* ---- who could have written the module's directory ---- */
+
+static char *make_subdir(const char *parent, const char *name, mode_t mode)
+{
+	char *d = fixture_path(parent, name);
+
+	cr_assert(eq(int, mkdir(d, 0700), 0), "mkdir(%s): %s", d, strerror(errno));
+	cr_assert(eq(int, chmod(d, mode), 0));
+	return d;
+}
+
+static void copy_good_source(const char *to_dir)
+{
+	_cleanup_free_ char *from = fixture_path(dir, "scnpm-source-good.so");
+	_cleanup_free_ char *to = fixture_path(to_dir, "scnpm-source-good.so");
+
+	copy_file(from, to, 0755);
+}
+
+Test(loader, directory_world_writable)
+{
+	_cleanup_free_ char *path = fixture_path(dir, "scnpm-source-good.so");
+
+	cr_assert(eq(int, chmod(dir, 0777), 0));
+	assert_refused(SCNPM_MODULE_SOURCE, "good", -EPERM, path, "refusing module", dir,
+		       "writable by everyone", "0777");
+}
+
+Test(loader, directory_group_writable)
+{
+	_cleanup_free_ char *path = fixture_path(dir, "scnpm-source-good.so");
+
+	cr_assert(eq(int, chmod(dir, 0775), 0));
+	assert_refused(SCNPM_MODULE_SOURCE, "good", -EPERM, path, "refusing module", dir,
+		       "writable by its group");
+}
+
+/* Sticky is fine above the module directory (/tmp), not for the directory itself:
+ * anyone could add a module there. */
+Test(loader, directory_sticky)
+{
+	_cleanup_free_ char *path = fixture_path(dir, "scnpm-source-good.so");
+
+	cr_assert(eq(int, chmod(dir, 01777), 0));
+	assert_refused(SCNPM_MODULE_SOURCE, "good", -EPERM, path, "writable by everyone", "1777");
+}
+
+Test(loader, sticky_ancestor)
+{
+	_cleanup_free_ char *top = make_subdir(dir, "tmp", 01777);
+	_cleanup_free_ char *mods = make_subdir(top, "mods", 0755);
+	struct module *m;
+
+	copy_good_source(mods);
+	m = assert_loads_in(mods, SCNPM_MODULE_SOURCE, "good");
+	module_free(m);
+}
+
+Test(loader, ancestor_world_writable)
+{
+	_cleanup_free_ char *top = make_subdir(dir, "open", 0777);
+	_cleanup_free_ char *mods = make_subdir(top, "mods", 0755);
+	_cleanup_free_ char *path = fixture_path(mods, "scnpm-source-good.so");
+
+	copy_good_source(mods);
+	assert_refused_in(mods, SCNPM_MODULE_SOURCE, "good", -EPERM, path, "refusing module", top,
+			  "writable by everyone", NULL);
+}
+
+Test(loader, directory_owned_by_other_user)
+{
+	_cleanup_free_ char *path = fixture_path(dir, "scnpm-source-good.so");
+
+	require_root("chown a module directory to another uid");
+	cr_assert(eq(int, chown(dir, 65534, 65534), 0), "chown: %s", strerror(errno));
+	assert_refused(SCNPM_MODULE_SOURCE, "good", -EPERM, path, "directory",
+		       "owned by uid 65534");
+}
+
+/* ---- symlinks: followed, and the target is held to the same rules ---- */
+
+/* dir/mods/scnpm-source-good.so -> dir/<other>/scnpm-source-good.so, with <other> of
+ * the given mode. Returns the link's path; *ret_other and *ret_mods the directories. */
+static char *make_linked_module(const char *other_name, mode_t other_mode, char **ret_other,
+				char **ret_mods)
+{
+	_cleanup_free_ char *target = NULL;
+	char *link;
+
+	*ret_other = make_subdir(dir, other_name, other_mode);
+	*ret_mods = make_subdir(dir, "mods", 0755);
+	target = fixture_path(*ret_other, "scnpm-source-good.so");
+	link = fixture_path(*ret_mods, "scnpm-source-good.so");
+	copy_good_source(*ret_other);
+	cr_assert(eq(int, symlink(target, link), 0));
+	return link;
+}
+
+Test(loader, symlink_to_trusted_target)
+{
+	_cleanup_free_ char *other = NULL, *mods = NULL;
+	_cleanup_free_ char *link = make_linked_module("elsewhere", 0755, &other, &mods);
+	struct module *m;
+
+	m = assert_loads_in(mods, SCNPM_MODULE_SOURCE, "good");
+	cr_assert(eq(str, m->path, link));
+	module_free(m);
+}
+
+Test(loader, symlink_to_untrusted_target)
+{
+	_cleanup_free_ char *other = NULL, *mods = NULL;
+	_cleanup_free_ char *link = make_linked_module("open", 0777, &other, &mods);
+
+	assert_refused_in(mods, SCNPM_MODULE_SOURCE, "good", -EPERM, link, "refusing module", other,
+			  "writable by everyone", NULL);
+}
+
+Test(loader, symlink_to_untrusted_file)
+{
+	_cleanup_free_ char *other = NULL, *mods = NULL;
+	_cleanup_free_ char *link = make_linked_module("elsewhere", 0755, &other, &mods);
+	_cleanup_free_ char *target = fixture_path(other, "scnpm-source-good.so");
+
+	cr_assert(eq(int, chmod(target, 0757), 0));
+	assert_refused_in(mods, SCNPM_MODULE_SOURCE, "good", -EPERM, link, "writable", "everyone",
+			  NULL);
+}
+
+/* The directory holding the symlink decides what it points to: it is checked too. */
+Test(loader, symlink_in_untrusted_directory)
+{
+	_cleanup_free_ char *other = NULL, *mods = NULL;
+	_cleanup_free_ char *link = make_linked_module("elsewhere", 0755, &other, &mods);
+
+	cr_assert(eq(int, chmod(mods, 0777), 0));
+	assert_refused_in(mods, SCNPM_MODULE_SOURCE, "good", -EPERM, link, mods,
+			  "writable by everyone", NULL);
+}
+
+/* A dangling symlink is a refusal, not "module not installed" (-ENOENT would let the
+ * daemon go on without a default module). */
+Test(loader, symlink_dangling)
+{
+	_cleanup_free_ char *link = fixture_path(dir, "scnpm-source-gone.so");
+
+	cr_assert(eq(int, symlink("/nonexistent/scnpm-source-gone.so", link), 0));
+	assert_refused(SCNPM_MODULE_SOURCE, "gone", -EPERM, link, "refusing module",
+		       "cannot be resolved");
+}
+
+Test(loader, module_dir_through_symlink)
+{
+	_cleanup_free_ char *mods = make_subdir(dir, "mods", 0755);
+	_cleanup_free_ char *link = fixture_path(dir, "mods-link");
+	struct module *m;
+
+	copy_good_source(mods);
+	cr_assert(eq(int, symlink(mods, link), 0));
+	m = assert_loads_in(link, SCNPM_MODULE_SOURCE, "good");
+	module_free(m);
 }
 
 /* What a module calling into the daemon looks like when it escaped --no-undefined. */

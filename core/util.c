@@ -77,6 +77,43 @@ char *cescape_trunc(const char *s, size_t max)
 	return out;
 }
 
+size_t utf8_valid_prefix(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = p[i];
+		size_t len;
+		uint32_t cp, min;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if ((c & 0xe0) == 0xc0)
+			len = 2, cp = c & 0x1f, min = 0x80;
+		else if ((c & 0xf0) == 0xe0)
+			len = 3, cp = c & 0x0f, min = 0x800;
+		else if ((c & 0xf8) == 0xf0)
+			len = 4, cp = c & 0x07, min = 0x10000;
+		else
+			return i;
+		if (n - i < len)
+			return i;
+		for (size_t k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return i;
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		/* overlong forms, UTF-16 surrogates, beyond Unicode */
+		if (cp < min || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return i;
+		i += len;
+	}
+	return n;
+}
+
 int safe_atou64(const char *s, uint64_t *ret)
 {
 	unsigned long long v;

@@ -19,6 +19,10 @@ char *strv_join(char **l, const char *sep);
  * escaped, at most max visible bytes of s (then "..."). Never NULL on success. */
 char *cescape_trunc(const char *s, size_t max);
 
+/* How many of the first n bytes of s are valid UTF-8 (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF): n when all of them are. */
+size_t utf8_valid_prefix(const char *s, size_t n);
+
 int safe_atou32(const char *s, uint32_t *ret);
 int safe_atou64(const char *s, uint64_t *ret);
 
