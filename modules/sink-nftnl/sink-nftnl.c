@@ -466,5 +466,6 @@ SCNPM_MODULE_DEFINE = {
 	.rule_remove = nftnl_sink_rule_remove,
 	.apply = nftnl_sink_apply,
 	.flush = nftnl_sink_flush,
+	.check = nftnl_sink_check,
 };
 

@@ -12,7 +12,8 @@
  *                      what each acked op means, the command socket;
  *   nftnl-targets.c    managed sets and chains: dumps, reconciliation, adoption of an
  *                      earlier run's rules, the settle step;
- *   nftnl-monitor.c    nf_tables notifications: what others deleted or created.
+ *   nftnl-monitor.c    nf_tables notifications: what others deleted or created;
+ *   nftnl-check.c      scnpm --check: do the sets, maps and chains exist, of the right kind.
  */
 
 #include <search.h>
@@ -276,6 +277,10 @@ int nftnl_sink_on_settle(sd_event_source *es, void *userdata);
 void nftnl_sink_watch_target(struct nftnl_sink *s, struct nftnl_target *t);
 struct nftnl_target *nftnl_sink_get_target(struct nftnl_sink *s, int is_set, int family,
 						  const char *table, const char *name);
+/* nftnl-check.c: the module's check() */
+int nftnl_sink_check(void *state, const struct scnpm_rule *rule, const char *text,
+		     const struct scnpm_event *unit);
+
 struct nftnl_srule *nftnl_sink_find_srule(struct nftnl_sink *s,
 						 const struct scnpm_rule *rule);
 int nftnl_target_matches(const struct nftnl_target *t, const struct nlbatch_object *o,

@@ -11,7 +11,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 tb_preflight
-tap_plan 23
+tap_plan 28
 tb_boot
 
 D=/etc/scnpm-check
@@ -20,6 +20,12 @@ tb_base_ruleset | tb_write_nftables_conf
 tb_exec systemctl restart nftables.service
 tb_simple_service app.service
 tb_exec systemctl start app.service
+# for sink-nftnl's checks: a set, a set of the wrong type, a verdict map
+tb_exec nft -f - <<-'EOF'
+	add set inet filter allowed { type cgroupsv2; }
+	add set inet filter ips { type ipv4_addr; }
+	add map inet filter vm { type cgroupsv2 : verdict; }
+EOF
 ruleset_before=$(tb_exec nft list ruleset)
 
 # check_case NAME EXPECTED-EXIT EXPECTED-OUTPUT-REGEX [SCNPM-ARGS...] (directives on
@@ -53,6 +59,11 @@ done <<-'EOF'
 	smuggled|a second command smuggled after ';'|no sink can express this rule .*more than one nft command||# app.service :: add rule inet filter whitelist accept; flush ruleset
 	continuation|a continuation into a line that is not a comment|broken continuation||# app.service :: add rule inet filter whitelist \\\nadd rule inet filter whitelist accept
 	element|an element directive without sink-nftnl names the module it needs|no sink can express this rule .*element directives need --sink nftnl|--sink nft|# app.service :: add element inet filter allowed { %{cgroup} }
+	settype|a set whose keys are not cgroup ids|ips's keys are not cgroup ids: declare it 'type cgroupsv2'||# app.service :: add element inet filter ips { %{cgroup} }
+	notmap|a verdict for a plain set|allowed is not a verdict map||# app.service :: add element inet filter allowed { %{cgroup} : jump whitelist }
+	novalue|a map element without a verdict|vm is a map: give the element a value||# app.service :: add element inet filter vm { %{cgroup} }
+	noset|a set that exists nowhere|set inet filter nosuch does not exist||# app.service :: add element inet filter nosuch { %{cgroup} }
+	nojump|a verdict map jumping to a chain that exists nowhere|chain inet filter nochain does not exist||# app.service :: add element inet filter vm { %{cgroup} : jump nochain }
 EOF
 
 tap_check "five mistakes in one file: all five reported, in one run, exit 1" \
@@ -74,10 +85,12 @@ five_lines() {
 tap_check "... each with its own line number" five_lines
 
 tap_check "a clean config: 'Configuration OK', exit 0" \
-	check_case clean 0 "^Configuration OK: 3 directives$" <<-'EOF'
+	check_case clean 0 "^Configuration OK: 5 directives$" <<-'EOF'
 		# app.service :: add rule inet filter whitelist socket cgroupv2 level 2 "system.slice/app.service" udp dport 7001 accept
 		# app-*.scope :: add rule inet filter whitelist socket cgroupv2 level %{level} %{cgroup} udp dport 7002 accept
 		# user/app-*.scope :: add rule inet filter whitelist socket cgroupv2 level %{level} %{cgroup} counter accept
+		# app.service :: add element inet filter allowed { %{cgroup} }
+		# user/app-*.scope :: add element inet filter vm { %{cgroup} : jump whitelist }
 	EOF
 tap_check "a unit that is not running is no error (an existing cgroup is tried)" \
 	check_case notrunning 0 "^Configuration OK: 1 directive$" <<-'EOF'
