@@ -221,6 +221,14 @@ static int load_modules(struct manager *m)
 					   "going on without it",
 					   module_kind_to_string(kind), *spec, module_kind_to_string(kind),
 					   *spec);
+				if (kind == SCNPM_MODULE_SINK) {
+					_cleanup_free_ char *name = NULL;
+
+					if (asprintf(&name, "sink-%s (package scnpm-sink-%s)", *spec,
+						     *spec) < 0 ||
+					    strv_push(&m->missing_sinks, name) < 0)
+						return log_oom();
+				}
 				continue;
 			}
 			if (r < 0) {

@@ -60,6 +60,7 @@ struct manager *manager_free(struct manager *m)
 	free(m->sinks);
 	config_free(m->config);
 	free(m->refusals);
+	strv_free(m->missing_sinks);
 	sd_event_unref(m->event);
 	free(m);
 	return NULL;
@@ -197,8 +198,14 @@ int manager_assign_sink(struct manager *m, struct rule *r)
 		if (m->n_refusals == reported && manager_add_refusal(m, s->name, "cannot express it") < 0)
 			return log_oom();
 	}
-	log_error("%s:%u: no sink can express this rule (%s)", r->file, r->line,
-		  m->refusals ?: "no sink loaded");
+	if (m->missing_sinks) {
+		_cleanup_free_ char *missing = strv_join(m->missing_sinks, ", ");
+
+		log_error("%s:%u: no sink can express this rule (%s); not installed: %s", r->file,
+			  r->line, m->refusals ?: "no sink loaded", missing ?: "?");
+	} else
+		log_error("%s:%u: no sink can express this rule (%s)", r->file, r->line,
+			  m->refusals ?: "no sink loaded");
 	return -EOPNOTSUPP;
 }
 

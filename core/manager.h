@@ -60,6 +60,9 @@ struct manager {
 	bool checking;		/* --check: reports are the check's findings */
 	unsigned n_config_errors; /* logged by the last manager_parse_config() */
 
+	/* default sinks that are not installed ("sink-nftnl (package scnpm-sink-nftnl)"),
+	 * named when a directive needs one */
+	char **missing_sinks;
 	/* refusals collected from sinks while assigning rules */
 	char *refusals;
 	unsigned n_refusals;

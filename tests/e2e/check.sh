@@ -11,7 +11,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 tb_preflight
-tap_plan 28
+tap_plan 29
 tb_boot
 
 D=/etc/scnpm-check
@@ -117,6 +117,12 @@ tap_check "a chain only the config file creates: a note, exit 0" \
 tap_check "two config files: errors of both reported" \
 	eval 'out=$(tb_scnpm_run --check $D/typo.conf $D/family.conf 2>&1); rc=$?; echo "$out" | tap_diag;
 		test $rc = 1 && echo "$out" | grep -q "typo.conf:$L" && echo "$out" | grep -q "family.conf:$L"'
+# a distribution that installed the daemon and sink-nft but not sink-nftnl
+tb_exec sh -c 'mkdir -p /run/some-modules && cp /opt/build/modules/sink-nft/*.so /opt/build/modules/source-cgroupfs/*.so /run/some-modules/'
+tap_check "a default sink not installed: a directive that needs it names its package" \
+	eval 'out=$(tb_exec env SCNPM_MODULE_DIR=/run/some-modules /opt/build/core/scnpm --check $D/clean.conf 2>&1); rc=$?;
+		echo "$out" | tap_diag; test $rc = 1 &&
+		echo "$out" | grep -q "clean.conf:$((L + 3)): no sink can express this rule .*not installed: sink-nftnl (package scnpm-sink-nftnl)"'
 tap_check "a file that does not exist: named, exit 1" \
 	eval 'out=$(tb_scnpm_run --check $D/none.conf 2>&1); rc=$?;
 		test $rc = 1 && echo "$out" | grep -q "$D/none.conf: cannot read: No such file"'
