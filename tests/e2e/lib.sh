@@ -15,6 +15,11 @@
 # ($TB_ROOT/opt/tb). Nothing here touches the host's own firewall or network: every
 # nft call runs inside the container's network namespace.
 #
+# The container's /usr is the host's, read-only. With TB_WRITABLE_USR=1 (set before
+# tb_boot) it is an overlay on the host's instead, writes going to $TB_DIR/usr-upper,
+# and /var/lib/dpkg a copy of the host's: packages install and purge in there as on
+# the host, and go with the container.
+#
 # Also a few TAP helpers (tap_plan, tap_check, tap_ok) so the test scripts print one
 # "ok N - ..." line per check.
 
@@ -130,6 +135,10 @@ tb_rootfs() {
 	rm -f "$TB_ROOT/etc/os-release"
 	cp /usr/lib/os-release "$TB_ROOT/etc/os-release"
 	: >"$TB_ROOT/etc/machine-id"
+	if [ -n "${TB_WRITABLE_USR:-}" ]; then
+		mkdir -p "$TB_DIR/usr-upper" "$TB_ROOT/var/lib"
+		cp -a /var/lib/dpkg "$TB_ROOT/var/lib/dpkg"
+	fi
 	# the container's own firewall: nothing from the host's
 	tb_write_nftables_conf <<-'EOF'
 		#!/usr/sbin/nft -f
@@ -159,9 +168,10 @@ tb_find_leader() {
 
 # tb_boot [extra nspawn args...]
 tb_boot() {
-	local state i binds=()
+	local state i binds=(--bind-ro=/usr)
 
 	[ -n "$TB_ROOT" ] || tb_rootfs
+	[ -n "${TB_WRITABLE_USR:-}" ] && binds=(--overlay=/usr:"$TB_DIR/usr-upper":/usr)
 	trap tb_teardown EXIT
 	trap 'exit 130' INT TERM
 
@@ -174,7 +184,7 @@ tb_boot() {
 	(
 		[ -n "$TB_CGROUP" ] && echo $BASHPID >"$TB_CGROUP/cgroup.procs"
 		SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 exec setsid systemd-nspawn -q -D "$TB_ROOT" \
-			--bind-ro=/usr "${binds[@]}" \
+			"${binds[@]}" \
 			--private-network --register=no --keep-unit -M "$TB_MACHINE" \
 			-b -- systemd.firstboot=off systemd.unit=multi-user.target \
 			</dev/null >"$TB_DIR/console.log" 2>&1
@@ -420,6 +430,20 @@ tb_base_ruleset() {
 			}
 		}
 	EOF
+}
+
+# tb_app_with_rule: the base ruleset plus a literal rule letting app.service send to
+# UDP port 7001, loaded by nftables.service; app.service running, a listener on 7001.
+tb_app_with_rule() {
+	{
+		tb_base_ruleset
+		echo
+		echo '# app.service :: add rule inet filter whitelist socket cgroupv2 level 2 "system.slice/app.service" udp dport 7001 accept'
+	} | tb_write_nftables_conf
+	tb_exec systemctl restart nftables.service
+	tb_simple_service app.service
+	tb_exec systemctl start app.service
+	tb_listen 7001
 }
 
 # tb_rule_handles FAMILY TABLE CHAIN PATTERN: handles of the rules matching PATTERN.
