@@ -13,18 +13,9 @@ tb_preflight
 tap_plan 11
 tb_boot
 
-{
-	tb_base_ruleset
-	cat <<-'NFT'
-
-		# app.service :: add rule inet filter whitelist socket cgroupv2 level 2 "system.slice/app.service" udp dport 7001 accept
-	NFT
-} | tb_write_nftables_conf
-tb_exec systemctl restart nftables.service
-tb_simple_service app.service
+tb_app_with_rule
 tb_simple_service app2.service
-tb_exec systemctl start app.service app2.service
-tb_listen 7001
+tb_exec systemctl start app2.service
 tb_listen 7002
 
 # the unit as installed, but running the build's binary and modules
