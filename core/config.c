@@ -219,6 +219,9 @@ int rule_body_cgroup_paths(const char *body, char ***ret, char **ret_bad)
 				if (*p == ',')
 					p++;
 			}
+			/* an unterminated quote ends the body (nft refuses the rule) */
+			if (!p)
+				break;
 		} else {
 			p = body_word(p, &w, &n);
 			if (!p)
