@@ -33,6 +33,7 @@ tb_listen 7001
 sed -e 's|^\(Exec[A-Za-z]*\)=[^ ]*/scnpm |\1=/opt/build/core/scnpm |' \
 	"$TB_BUILD_DIR/units/scnpm.service" >"$TB_DIR/scnpm.service"
 printf '\n[Service]\nEnvironment=SCNPM_MODULE_DIR=%s\nRestartSec=1s\n' "$(tb_module_dirs)" >>"$TB_DIR/scnpm.service"
+tb_sanitizer_unit_lines >>"$TB_DIR/scnpm.service"
 tb_write_unit scnpm.service <"$TB_DIR/scnpm.service"
 echo "# $(grep ^ExecStart= "$TB_DIR/scnpm.service")"
 TB_SCNPM_UNIT=scnpm.service
@@ -109,7 +110,7 @@ tap_check "the foreign rule survived all of it" foreign_once
 second() {
 	local out rc
 
-	out=$(tb_exec env RUNTIME_DIRECTORY=/run/scnpm timeout 20 /opt/build/core/scnpm \
+	out=$(tb_exec env RUNTIME_DIRECTORY=/run/scnpm "${TB_SAN_ENV[@]}" timeout 20 /opt/build/core/scnpm \
 		--module-dir "$(tb_module_dirs)" --source journal --sink nft /etc/nftables.conf 2>&1)
 	rc=$?
 	echo "$out" | tap_diag

@@ -31,6 +31,7 @@ tb_listen 7002
 sed -e 's|^\(Exec[A-Za-z]*\)=[^ ]*/scnpm |\1=/opt/build/core/scnpm |' \
 	"$TB_BUILD_DIR/units/scnpm.service" >"$TB_DIR/scnpm.service"
 printf '\n[Service]\nEnvironment=SCNPM_MODULE_DIR=%s\nRestart=no\n' "$(tb_module_dirs)" >>"$TB_DIR/scnpm.service"
+tb_sanitizer_unit_lines >>"$TB_DIR/scnpm.service"
 tb_write_unit scnpm.service <"$TB_DIR/scnpm.service"
 echo "# $(grep ^ExecStart= "$TB_DIR/scnpm.service")"
 
