@@ -210,15 +210,21 @@ int rule_body_cgroup_paths(const char *body, char ***ret, char **ret_bad)
 				p = skip_space(p);
 				if (*p == '}' || *p == '\0')
 					break;
+				const char *before = p;
+
 				p = body_word(p, &w, &n);
 				if (!p)
 					break;
 				if (n > 0 && (r = push_path(&l, w, n, ret_bad)) < 0)
 					goto fail;
 				p = skip_space(p);
-				if (*p == ',')
+				/* a separator, or a stray '{' that is no word: step over it */
+				if (*p == ',' || p == before)
 					p++;
 			}
+			/* an unterminated quote ends the body (nft refuses the rule) */
+			if (!p)
+				break;
 		} else {
 			p = body_word(p, &w, &n);
 			if (!p)

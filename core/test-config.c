@@ -275,6 +275,42 @@ Test(config, utf8_valid_prefix)
 	cr_assert(eq(sz, utf8_valid_prefix("\xc3\x28", 2), 0));
 }
 
+/* Found by fuzz-config: an unterminated quote inside "cgroupv2 level N { ... }" made the
+ * parser call strstr(NULL): the daemon died on --check, at start and on SIGHUP. */
+Test(config, unterminated_quote_in_cgroup_set)
+{
+	struct config *c;
+	char *error = NULL;
+
+	cr_assert(
+	    eq(int,
+	       parse(
+		   "# a.service :: add rule inet f c socket cgroupv2 level 2 { \"system.slice/a.service\n",
+		   &c, &error),
+	       0),
+	    "%s", error ?: "");
+	cr_assert(eq(sz, c->n_rules, 1));
+	config_free(c);
+}
+
+/* Found by fuzz-config: a '{' inside the set was no word and no separator, and the
+ * scanner stood on it for ever: --check, start and SIGHUP hung. */
+Test(config, brace_inside_cgroup_set)
+{
+	struct config *c;
+	char *error = NULL;
+
+	cr_assert(
+	    eq(int,
+	       parse(
+		   "# a.service :: add rule ip t c socket cgroupv2 level 2 { { \"system.slice/a.service\" } accept\n",
+		   &c, &error),
+	       0),
+	    "%s", error ?: "");
+	cr_assert(eq(sz, c->n_rules, 1));
+	config_free(c);
+}
+
 Test(config, long_line)
 {
 	size_t n = CONFIG_LINE_MAX + 100;
@@ -385,6 +421,7 @@ Test(config, literal_and_unit_bound_rules)
 				&c, &error), 0));
 	cr_assert(ne(ptr, strstr(error, ":1: invalid cgroup path 'system.slice/../x'"), NULL), "%s", error);
 	free(error);
+	config_free(c);
 }
 
 /* Random bytes and random mutations of valid configs: never a crash, always either

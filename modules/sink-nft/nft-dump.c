@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <scnpm/netlink.h>
+
 #include "nft-dump.h"
 #include "nft-notify.h"
 #include "nft-tag.h"
@@ -184,7 +186,8 @@ static int dump_once(struct nft_seen_list *l, int *ret_interrupted)
 				continue;
 			goto finish;
 		}
-		r = mnl_cb_run(buf, (size_t)n, seq, portid, dump_cb, &d);
+		r = mnl_cb_run(buf, scnpm_nlmsg_framed_len(buf, (size_t)n), seq, portid, dump_cb,
+			       &d);
 		if (r == MNL_CB_ERROR) {
 			if (d.r == 0 && errno == EINTR) {
 				/* libmnl says NLM_F_DUMP_INTR this way */

@@ -38,6 +38,7 @@
 
 #include <scnpm/cleanup.h>
 #include <scnpm/log.h>
+#include <scnpm/netlink.h>
 #include <scnpm/template.h>
 
 #include "nft-tag.h"
@@ -219,7 +220,8 @@ int nft_sink_drain(struct nft_sink *s)
 			nft_sink_on_lost(s);
 			continue;
 		}
-		(void)mnl_cb_run(s->rxbuf, (size_t)n, 0, 0, nft_sink_on_msg, s);
+		(void)mnl_cb_run(s->rxbuf, scnpm_nlmsg_framed_len(s->rxbuf, (size_t)n), 0, 0,
+				 nft_sink_on_msg, s);
 	}
 }
 

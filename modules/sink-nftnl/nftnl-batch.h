@@ -104,6 +104,10 @@ ssize_t nlbatch_getrule(char *buf, size_t size, int family, const char *table, c
 ssize_t nlbatch_getgen(char *buf, size_t size, uint32_t seq);
 int nlbatch_parse_gen(const struct nlmsghdr *nlh, uint32_t *ret);
 
+/* The error code an NLMSG_ERROR (0: an ack) or NLMSG_DONE message carries: 0 and
+ * *ret_error; -ENOMSG for another type, -EBADMSG when it is too short to carry one. */
+int nlbatch_parse_error(const struct nlmsghdr *nlh, int *ret_error);
+
 /* Calls cb for each element key of a NEWSETELEM message (dump reply or notification)
  * that is 8 bytes long. Returns the number of ids, or -errno. */
 int nlbatch_parse_setelem_ids(const struct nlmsghdr *nlh, void (*cb)(uint64_t id, void *data),

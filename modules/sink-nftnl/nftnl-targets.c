@@ -304,8 +304,8 @@ void nftnl_sink_dump_msg(struct nftnl_sink *s, struct nftnl_target *t,
 	int err = 0;
 
 	if (nlh->nlmsg_type == NLMSG_ERROR || nlh->nlmsg_type == NLMSG_DONE) {
-		if (nlh->nlmsg_len >= NLMSG_HDRLEN + sizeof(int))
-			memcpy(&err, mnl_nlmsg_get_payload(nlh), sizeof(err));
+		if (nlbatch_parse_error(nlh, &err) < 0)
+			err = 0;
 		t->dump = NFTNL_DUMP_NONE;
 		if (t->initial_dump && err != -EBUSY) {
 			/* the chain's held claims go now, adopting what is right, before

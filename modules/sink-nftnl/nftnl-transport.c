@@ -28,6 +28,7 @@
 #include <scnpm/cgroup2.h>
 #include <scnpm/cleanup.h>
 #include <scnpm/log.h>
+#include <scnpm/netlink.h>
 #include <scnpm/module.h>
 #include <scnpm/unit-name.h>
 
@@ -86,7 +87,7 @@ int nftnl_sink_get_genid(uint32_t *ret)
 		 mnl_socket_sendto(nl, buf, (size_t)n) < 0 ||
 		 (n = mnl_socket_recvfrom(nl, buf, sizeof(buf))) < 0)
 		r = -errno;
-	else if (!mnl_nlmsg_ok((const struct nlmsghdr *)buf, (int)n))
+	else if (scnpm_nlmsg_framed_len(buf, (size_t)n) == 0)
 		r = -EBADMSG;
 	else
 		r = nlbatch_parse_gen((const struct nlmsghdr *)buf, ret);
@@ -473,13 +474,13 @@ void nftnl_sink_nl_msg(struct nftnl_sink *s, const struct nlmsghdr *nlh)
 	    seq - s->inflight_first_seq < s->n_inflight) {
 		struct nftnl_op *op = s->inflight[seq - s->inflight_first_seq];
 
-		if (nlh->nlmsg_type == NLMSG_ERROR) {
-			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+		int err;
 
-			if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(int) || op->acked)
+		if (nlh->nlmsg_type == NLMSG_ERROR) {
+			if (nlbatch_parse_error(nlh, &err) < 0 || op->acked)
 				return;
 			op->acked = 1;
-			op->error = e->error;
+			op->error = err;
 			s->n_unacked--;
 		} else if (op->type == NFTNL_OP_ADD_RULE &&
 			   NFNL_SUBSYS_ID(nlh->nlmsg_type) == NFNL_SUBSYS_NFTABLES &&
@@ -492,12 +493,12 @@ void nftnl_sink_nl_msg(struct nftnl_sink *s, const struct nlmsghdr *nlh)
 		return;
 	}
 	if (s->inflight && seq == s->inflight_begin_seq && nlh->nlmsg_type == NLMSG_ERROR) {
-		const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+		int err;
 
 		/* the batch as a whole was refused (EPERM, ...) */
-		if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(int) || e->error == 0)
+		if (nlbatch_parse_error(nlh, &err) < 0 || err == 0)
 			return;
-		if (e->error == -ERESTART) {
+		if (err == -ERESTART) {
 			/* decided on an old generation: nothing was done, send it again */
 			s->restart = 1;
 			for (size_t i = 0; i < s->n_inflight; i++)
@@ -508,7 +509,7 @@ void nftnl_sink_nl_msg(struct nftnl_sink *s, const struct nlmsghdr *nlh)
 		for (size_t i = 0; i < s->n_inflight; i++)
 			if (!s->inflight[i]->acked) {
 				s->inflight[i]->acked = 1;
-				s->inflight[i]->error = e->error;
+				s->inflight[i]->error = err;
 			}
 		s->n_unacked = 0;
 		return;
@@ -560,7 +561,7 @@ int nftnl_sink_drain(struct nftnl_sink *s, int fd,
 			overrun = 1;
 			continue;
 		}
-		len = (int)n;
+		len = (int)scnpm_nlmsg_framed_len(s->rbuf, (size_t)n);
 		for (nlh = (const struct nlmsghdr *)s->rbuf; mnl_nlmsg_ok(nlh, len);
 		     nlh = mnl_nlmsg_next(nlh, &len))
 			handle(s, nlh);

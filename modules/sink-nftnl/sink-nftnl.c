@@ -51,6 +51,7 @@
 #include <scnpm/cleanup.h>
 #include <scnpm/log.h>
 #include <scnpm/module.h>
+#include <scnpm/netlink.h>
 #include <scnpm/unit-name.h>
 
 #include <scnpm/tag.h>
@@ -277,16 +278,18 @@ static int nftnl_sink_flush(void *state, const struct scnpm_rule *rule)
 				continue;
 			return errno == EAGAIN ? -ETIMEDOUT : -errno;
 		}
-		len = (int)n;
+		len = (int)scnpm_nlmsg_framed_len(buf, (size_t)n);
 		for (nlh = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(nlh, len);
 		     nlh = mnl_nlmsg_next(nlh, &len)) {
-			const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+			int err;
 
 			if (nlh->nlmsg_type != NLMSG_ERROR ||
 			    (nlh->nlmsg_seq != msg_seq && nlh->nlmsg_seq != seq))
 				continue;
-			if (e->error != 0)
-				return e->error;
+			if (nlbatch_parse_error(nlh, &err) < 0)
+				return -EBADMSG;
+			if (err != 0)
+				return err;
 			if (nlh->nlmsg_seq != msg_seq)
 				continue;
 			/* what we believed in the kernel is gone */

@@ -603,6 +603,59 @@ Test(nlbatch, parse_objects)
 	nftnl_set_free(s);
 }
 
+/* What libnftnl's parsers abort() on (an attribute of the wrong size) or read past (a
+ * string without its NUL) is a refusal here, and so is a message cut short. */
+Test(nlbatch, malformed_messages_are_refused)
+{
+	char buf[8192] = {};
+	struct nlmsghdr *nlh;
+	struct nlbatch_object o;
+	struct nlbatch_dispatch d;
+	struct nlbatch_buf b = {};
+	const struct nlbatch_dispatch rule = {.level = 2,
+					      .verdict = {.kind = NLBATCH_VERDICT_ACCEPT}};
+	uint32_t u32 = 7, gen;
+	uint64_t id, handle;
+	int err;
+
+	/* a rule handle of 4 bytes */
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWRULE, NFPROTO_INET, 0, 1);
+	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, "filter");
+	mnl_attr_put_strz(nlh, NFTA_RULE_CHAIN, "out");
+	mnl_attr_put(nlh, NFTA_RULE_HANDLE, sizeof(u32), &u32);
+	cr_assert(eq(int, nlbatch_parse_object(nlh, &o), -EPROTO));
+	cr_assert(eq(int, nlbatch_parse_dispatch_rule(nlh, &d, NULL, &id, &handle), -EPROTO));
+
+	/* a table name without its NUL */
+	memset(buf, 0, sizeof(buf));
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWTABLE, NFPROTO_INET, 0, 1);
+	mnl_attr_put(nlh, NFTA_TABLE_NAME, 6, "filter");
+	memset((char *)nlh + nlh->nlmsg_len - 2, 'x', 2); /* the padding too */
+	cr_assert(eq(int, nlbatch_parse_object(nlh, &o), -EPROTO));
+
+	/* a generation id of 8 bytes, an NLMSG_ERROR without its error code */
+	memset(buf, 0, sizeof(buf));
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWGEN, NFPROTO_UNSPEC, 0, 1);
+	mnl_attr_put_u64(nlh, NFTA_GEN_ID, 1);
+	cr_assert(eq(int, nlbatch_parse_gen(nlh, &gen), -EBADMSG));
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = NLMSG_ERROR;
+	cr_assert(eq(int, nlbatch_parse_error(nlh, &err), -EBADMSG));
+
+	/* a dispatch rule cut short anywhere is no dispatch rule */
+	cr_assert(
+	    eq(int, nlbatch_put_dispatch_rule(&b, NFPROTO_INET, "t", "c", &rule, 2, 77, 1), 0));
+	nlh = (struct nlmsghdr *)nth_msg(&b, 0);
+	cr_assert(eq(int, nlbatch_parse_dispatch_rule(nlh, &d, NULL, &id, &handle), 0));
+	for (uint32_t len = nlh->nlmsg_len - 4, full = nlh->nlmsg_len; len >= NLMSG_HDRLEN;
+	     len -= 4) {
+		nlh->nlmsg_len = len;
+		cr_assert(ne(int, nlbatch_parse_dispatch_rule(nlh, &d, NULL, &id, &handle), 0),
+			  "cut to %u of %u bytes", len, full);
+	}
+	nlbatch_buf_done(&b);
+}
+
 Test(nlbatch, verdict_strings)
 {
 	struct nlbatch_verdict a = { .kind = NLBATCH_VERDICT_JUMP, .chain = "x" };

@@ -575,7 +575,9 @@ static void cgroupfs_source_recheck(struct cgroupfs_source *s, struct cgroupfs_n
 	(void)cgroupfs_source_reconcile_child(s, parent, name, found ? &st : NULL, 0, 0);
 }
 
-static void cgroupfs_source_handle_event(struct cgroupfs_source *s, const struct inotify_event *ev)
+/* name: the record's name, NULL when it has none (or none that ends within the record). */
+static void cgroupfs_source_handle_event(struct cgroupfs_source *s, const struct inotify_event *ev,
+					 const char *name)
 {
 	struct cgroupfs_node *n;
 
@@ -611,11 +613,13 @@ static void cgroupfs_source_handle_event(struct cgroupfs_source *s, const struct
 		return;
 	}
 
-	if (ev->len == 0 || !(ev->mask & IN_ISDIR) ||
+	/* a directory entry's name: never empty, ".", ".." or with a '/' */
+	if (!name || !*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+	    strchr(name, '/') || !(ev->mask & IN_ISDIR) ||
 	    !(ev->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)))
 		return;
 
-	cgroupfs_source_recheck(s, n, ev->name);
+	cgroupfs_source_recheck(s, n, name);
 }
 
 void cgroupfs_source_process_events(struct cgroupfs_source *s, const void *buf, size_t len)
@@ -623,15 +627,22 @@ void cgroupfs_source_process_events(struct cgroupfs_source *s, const void *buf, 
 	const uint8_t *p = buf, *end = p + len;
 
 	while ((size_t)(end - p) >= sizeof(struct inotify_event)) {
-		const struct inotify_event *ev = (const struct inotify_event *)p;
+		struct inotify_event ev;
+		const char *name;
 
-		if ((size_t)(end - p) < sizeof(*ev) + ev->len)
+		/* Copied out: the kernel aligns its records and NUL-pads their names, but
+		 * nothing here relies on a buffer being what the kernel writes. */
+		memcpy(&ev, p, sizeof(ev));
+		if (ev.len > (size_t)(end - p) - sizeof(ev))
 			break;
-		p += sizeof(*ev) + ev->len;
+		name = (const char *)p + sizeof(ev);
+		if (ev.len == 0 || !memchr(name, '\0', ev.len))
+			name = NULL;
+		p += sizeof(ev) + ev.len;
 
 		/* Once a rescan is due, what this buffer still holds is covered by it. */
 		if (!s->need_rescan)
-			cgroupfs_source_handle_event(s, ev);
+			cgroupfs_source_handle_event(s, &ev, name);
 	}
 
 	if (s->need_rescan) {

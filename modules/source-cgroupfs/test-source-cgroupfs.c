@@ -546,6 +546,42 @@ Test(source_cgroupfs, overflow_record_rescans_and_reconciles)
 	assert_event(4, S, "new.slice/e.service", "e.service", SYS, 0, 2);
 }
 
+/* Records the kernel would never write: misaligned (an odd len before them), a name
+ * without its NUL, "..", a name with '/', a header cut short. Skipped, nothing emitted,
+ * nothing read past the buffer (the sanitizer build checks that). wd 1 is the root: the
+ * first watch of a fresh inotify instance. */
+Test(source_cgroupfs, malformed_records_are_skipped)
+{
+	uint8_t buf[256], *p = buf;
+	struct inotify_event ev = {.wd = 1, .mask = IN_CREATE | IN_ISDIR};
+
+	mkp("system.slice/a.service");
+	cr_assert(eq(int, start(), 0));
+	fake_host_clear_events(fx.host);
+	rm("system.slice/a.service");
+	rm("system.slice");
+
+	ev.len = 3; /* "..\0", and the next record misaligned */
+	memcpy(p, &ev, sizeof(ev)), memcpy(p + sizeof(ev), "..", 3), p += sizeof(ev) + 3;
+	ev.len = 12; /* no NUL within len */
+	memcpy(p, &ev, sizeof(ev)), memcpy(p + sizeof(ev), "system.slice", 12),
+	    p += sizeof(ev) + 12;
+	ev.len = 16;
+	memcpy(p, &ev, sizeof(ev)), memcpy(p + sizeof(ev), "system.slice/a\0\0", 16),
+	    p += sizeof(ev) + 16;
+	ev.len = 64; /* runs past the end */
+	memcpy(p, &ev, sizeof(ev)), p += sizeof(ev);
+	cgroupfs_source_process_events(fx.state, buf, (size_t)(p - buf));
+	cgroupfs_source_process_events(fx.state, buf, 7);
+	cr_assert(eq(sz, fx.host->n_events, 0));
+
+	/* the same name, well-formed, is acted on */
+	ev = (struct inotify_event){.wd = 1, .mask = IN_DELETE | IN_ISDIR, .len = 16};
+	memcpy(buf, &ev, sizeof(ev)), memcpy(buf + sizeof(ev), "system.slice\0\0\0\0", 16);
+	cgroupfs_source_process_events(fx.state, buf, sizeof(ev) + 16);
+	cr_assert(eq(sz, fake_host_count_events(fx.host, T, "system.slice/a.service"), 1));
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);

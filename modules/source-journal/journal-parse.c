@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-messages.h>
 
@@ -58,6 +59,49 @@ const char *const journal_parse_message_ids[] = {
     SD_MESSAGE_UNIT_RESTART_SCHEDULED_STR,
     NULL,
 };
+
+/* clang-format off */
+const char *const journal_field_names[JOURNAL_N_FIELDS] = {
+	"MESSAGE_ID", "UNIT", "USER_UNIT", "JOB_RESULT", "_TRANSPORT", "_PID", "_UID",
+	"_COMM", "_SYSTEMD_UNIT", "_SYSTEMD_USER_UNIT", "_SYSTEMD_CGROUP",
+};
+/* clang-format on */
+
+void journal_fields_from_values(char *const values[JOURNAL_N_FIELDS], struct journal_fields *ret)
+{
+	*ret = (struct journal_fields){
+	    .message_id = values[0],
+	    .unit = values[1],
+	    .user_unit = values[2],
+	    .job_result = values[3],
+	    .transport = values[4],
+	    .pid = values[5],
+	    .uid = values[6],
+	    .comm = values[7],
+	    .systemd_unit = values[8],
+	    .systemd_user_unit = values[9],
+	    .systemd_cgroup = values[10],
+	};
+}
+
+int journal_field_value(const void *data, size_t len, const char *field, char **ret)
+{
+	size_t flen = strlen(field);
+	const char *v;
+	char *copy;
+
+	if (len <= flen || memcmp(data, field, flen) != 0 || ((const char *)data)[flen] != '=')
+		return -EBADMSG;
+	v = (const char *)data + flen + 1;
+	len -= flen + 1;
+	if (memchr(v, '\0', len))
+		return -EBADMSG;
+	copy = strndup(v, len);
+	if (!copy)
+		return -ENOMEM;
+	*ret = copy;
+	return 0;
+}
 
 static int streq_ptr(const char *a, const char *b)
 {

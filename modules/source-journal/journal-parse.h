@@ -7,6 +7,7 @@
  * or "ignore". No sd-journal, no logging, so it can be tested with plain tables.
  */
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* The fields of one entry that the mapping reads. Each is the value after "FIELD=",
@@ -33,6 +34,19 @@ struct journal_unit_event {
 	uint32_t uid;	  /* uid of the user manager, 0 for the system manager */
 	const char *unit; /* borrowed from the fields: UNIT= or USER_UNIT= */
 };
+
+/* The fields the mapping reads, by name, in the order of the members of struct
+ * journal_fields: values[i] holds the value of journal_field_names[i] (or NULL), and
+ * journal_fields_from_values() makes the struct of them (borrowing the strings). */
+#define JOURNAL_N_FIELDS 11
+extern const char *const journal_field_names[JOURNAL_N_FIELDS];
+void journal_fields_from_values(char *const values[JOURNAL_N_FIELDS], struct journal_fields *ret);
+
+/* One datum as sd_journal_get_data() returns it, "FIELD=value" and not NUL-terminated:
+ * a NUL-terminated copy of the value of field in *ret (free() it). -EBADMSG when the
+ * datum is not of that field or its value holds a NUL byte (no field this module trusts
+ * does), -ENOMEM. */
+int journal_field_value(const void *data, size_t len, const char *field, char **ret);
 
 /* The MESSAGE_IDs the mapping acts on, for sd_journal_add_match(). Each entry is a
  * 32-character lowercase hex string; the array ends with NULL. */

@@ -52,52 +52,24 @@ struct journal_source {
 	int have_boot_id;
 };
 
-/* The fields journal-parse reads, in the order of struct journal_fields. */
-/* clang-format off */
-static const char *const journal_field_names[] = {
-	"MESSAGE_ID", "UNIT", "USER_UNIT", "JOB_RESULT", "_TRANSPORT", "_PID", "_UID",
-	"_COMM", "_SYSTEMD_UNIT", "_SYSTEMD_USER_UNIT", "_SYSTEMD_CGROUP",
-};
-/* clang-format on */
-#define N_FIELDS (sizeof(journal_field_names) / sizeof(journal_field_names[0]))
-
 struct journal_entry {
-	char *values[N_FIELDS];
+	char *values[JOURNAL_N_FIELDS];
 };
 
 static void journal_entry_done(struct journal_entry *e)
 {
-	for (size_t i = 0; i < N_FIELDS; i++) {
+	for (size_t i = 0; i < JOURNAL_N_FIELDS; i++) {
 		free(e->values[i]);
 		e->values[i] = NULL;
 	}
 }
 
-static void journal_entry_to_fields(const struct journal_entry *e, struct journal_fields *f)
-{
-	*f = (struct journal_fields){
-	    .message_id = e->values[0],
-	    .unit = e->values[1],
-	    .user_unit = e->values[2],
-	    .job_result = e->values[3],
-	    .transport = e->values[4],
-	    .pid = e->values[5],
-	    .uid = e->values[6],
-	    .comm = e->values[7],
-	    .systemd_unit = e->values[8],
-	    .systemd_user_unit = e->values[9],
-	    .systemd_cgroup = e->values[10],
-	};
-}
-
-/* The value of one field of the current entry: NULL when absent, -EBADMSG when it holds
- * a NUL byte (no field this module trusts does). */
+/* The value of one field of the current entry: NULL when absent, -EBADMSG when it is
+ * malformed (journal_field_value()). */
 static int journal_source_get_field(sd_journal *j, const char *field, char **ret)
 {
-	size_t flen = strlen(field), len;
 	const void *data;
-	const char *v;
-	char *copy;
+	size_t len;
 	int r;
 
 	r = sd_journal_get_data(j, field, &data, &len);
@@ -107,17 +79,7 @@ static int journal_source_get_field(sd_journal *j, const char *field, char **ret
 	}
 	if (r < 0)
 		return r;
-	if (len <= flen || memcmp(data, field, flen) != 0 || ((const char *)data)[flen] != '=')
-		return -EBADMSG;
-	v = (const char *)data + flen + 1;
-	len -= flen + 1;
-	if (memchr(v, '\0', len))
-		return -EBADMSG;
-	copy = strndup(v, len);
-	if (!copy)
-		return -ENOMEM;
-	*ret = copy;
-	return 0;
+	return journal_field_value(data, len, field, ret);
 }
 
 static uint64_t now_monotonic_usec(void)
@@ -171,7 +133,7 @@ static void journal_source_handle_entry(struct journal_source *s)
 	const char *reason = NULL;
 	int r;
 
-	for (size_t i = 0; i < N_FIELDS; i++) {
+	for (size_t i = 0; i < JOURNAL_N_FIELDS; i++) {
 		r = journal_source_get_field(s->journal, journal_field_names[i], &e.values[i]);
 		if (r < 0) {
 			scnpm_debug_errno(h, r, "Skipping journal entry, cannot read %s=: %m",
@@ -179,7 +141,7 @@ static void journal_source_handle_entry(struct journal_source *s)
 			goto out;
 		}
 	}
-	journal_entry_to_fields(&e, &f);
+	journal_fields_from_values(e.values, &f);
 
 	r = journal_parse_entry(&f, &ue, &reason);
 	if (r == 0)

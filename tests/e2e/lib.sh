@@ -22,6 +22,12 @@
 #
 # Also a few TAP helpers (tap_plan, tap_check, tap_ok) so the test scripts print one
 # "ok N - ..." line per check.
+#
+# A sanitized build (tools/run-tests --sanitize exports ASAN_OPTIONS and UBSAN_OPTIONS)
+# runs sanitized in the container too: the daemon gets the same options (TB_SAN_ENV),
+# with its reports written to /opt/tb/sanitizer/, and a script that leaves a report
+# there fails at teardown with the report in its output. The host's /usr, and so the
+# sanitizer runtime libraries, are the container's.
 
 TB_MACHINE=${TB_MACHINE:-scnpm-e2e-$$}
 TB_DIR=""		# per-run directory under /var/tmp
@@ -35,6 +41,56 @@ TB_SOURCE_DIR=${SCNPM_SOURCE_DIR:-}
 TB_SCNPM_UNIT=scnpm-under-test.service
 TB_WAIT_TIMEOUT=${TB_WAIT_TIMEOUT:-10}	# seconds a condition may take to become true
 TB_QUIET=${TB_QUIET:-}
+TB_SAN_DIR=/opt/tb/sanitizer	# the daemon's sanitizer reports, as the container sees it
+
+# VAR=VALUE words for the daemon in the container: the sanitizer options of the build
+# under test, with log_path pointing into TB_SAN_DIR. Empty for a normal build.
+tb_sanitizer_env() {
+	local v val
+
+	for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
+		val=${!v:-}
+		[ -n "$val" ] || continue
+		val=$(sed -E "s#(^|:)log_path=[^:]*##" <<<"$val")
+		[ "$v" = LSAN_OPTIONS ] || val+=":log_path=$TB_SAN_DIR/$(tr A-Z a-z <<<"${v%%_*}")"
+		echo "$v=${val#:}"
+	done
+}
+mapfile -t TB_SAN_ENV < <(tb_sanitizer_env)
+
+# Lines for the [Service] section of a hardened unit (the shipped scnpm.service) that
+# runs the sanitized daemon: where it may write its reports, and two options its
+# sandbox needs. Its seccomp filter refuses ptrace(), which LeakSanitizer stops the
+# process with, and setrlimit() (~@resources), which ASan turns core dumps off with; so
+# there, leaks are not checked (the other scripts check them, under systemd-run).
+tb_sanitizer_unit_lines() {
+	local e
+
+	[ ${#TB_SAN_ENV[@]} -gt 0 ] || return 0
+	echo "ReadWritePaths=$TB_SAN_DIR"
+	for e in "${TB_SAN_ENV[@]}"; do
+		case $e in
+		ASAN_OPTIONS=*) echo "Environment=\"$e:detect_leaks=0:disable_coredump=0\"" ;;
+		*) echo "Environment=\"$e\"" ;;
+		esac
+	done
+}
+
+# tb_sanitizer_check: fail (TAP "not ok", status 1) when the daemon left a report.
+tb_sanitizer_check() {
+	local f found=0
+
+	[ -n "$TB_ROOT" ] && [ -d "$TB_ROOT$TB_SAN_DIR" ] || return 0
+	for f in "$TB_ROOT$TB_SAN_DIR"/*; do
+		[ -f "$f" ] || continue
+		found=1
+		echo "# --- sanitizer report ${f#"$TB_ROOT"}:"
+		tail -60 "$f" | sed 's/^/# /'
+	done
+	[ $found = 0 ] && return 0
+	echo "not ok - sanitizer report(s) from scnpm in the container"
+	return 1
+}
 
 tb_log() {
 	[ -n "$TB_QUIET" ] && return 0
@@ -127,6 +183,8 @@ tb_rootfs() {
 	TB_DIR=$(mktemp -d /var/tmp/scnpm-e2e.XXXXXX) || tb_die "mktemp in /var/tmp failed"
 	TB_ROOT=$TB_DIR/rootfs
 	mkdir -p "$TB_ROOT"/{usr,var,tmp,run,proc,sys,dev,root,home,opt/build,opt/src,opt/tb}
+	# writable for a daemon running as a dynamic user, too
+	mkdir -m 1777 "$TB_ROOT$TB_SAN_DIR"
 	for d in bin sbin lib lib64; do
 		ln -s usr/$d "$TB_ROOT/$d"
 	done
@@ -217,7 +275,7 @@ tb_boot() {
 }
 
 tb_teardown() {
-	local rc=$? i
+	local rc=$? i san_failed=0
 
 	trap - EXIT INT TERM
 	if [ -n "${TB_KEEP:-}" ] && [ -n "$TB_LEADER" ]; then
@@ -237,10 +295,14 @@ tb_teardown() {
 		fi
 		wait "$TB_NSPAWN_PID" 2>/dev/null
 	fi
+	# after the container is gone: the daemon's exit (LeakSanitizer) has been written
+	tb_sanitizer_check || san_failed=1
 	# the binds and mounts live in nspawn's mount namespace; --one-file-system anyway
 	[ -n "$TB_DIR" ] && [ -d "$TB_DIR" ] && rm -rf --one-file-system "$TB_DIR"
 	tb_cgroup_remove
 	TB_LEADER="" TB_NSPAWN_PID="" TB_DIR="" TB_ROOT=""
+	# from an EXIT trap only exit changes the script's status
+	[ $san_failed = 1 ] && exit 1
 	return $rc
 }
 
@@ -574,6 +636,7 @@ tb_scnpm_start() {
 		-p TimeoutStartSec=20 -p TimeoutStopSec=10 \
 		-p ExecStopPost="/bin/sh /opt/tb/exit-post.sh" \
 		--setenv=SCNPM_MODULE_DIR="$(tb_module_dirs)" \
+		"${TB_SAN_ENV[@]/#/--setenv=}" \
 		/opt/build/core/scnpm "$@"
 }
 
@@ -586,6 +649,7 @@ tb_install_shipped_unit() {
 	{
 		printf '\n[Service]\nEnvironment=SCNPM_MODULE_DIR=%s\n' "$(tb_module_dirs)"
 		[ $# -gt 0 ] && printf '%s\n' "$@"
+		tb_sanitizer_unit_lines
 	} >>"$TB_DIR/scnpm.service"
 	tb_write_unit scnpm.service <"$TB_DIR/scnpm.service"
 }
@@ -615,7 +679,7 @@ tb_scnpm_log() {
 # tb_scnpm_run ARGS...: run scnpm in the foreground (for --flush checks and exit
 # codes); prints its stderr, returns its exit status.
 tb_scnpm_run() {
-	tb_exec env SCNPM_MODULE_DIR="$(tb_module_dirs)" /opt/build/core/scnpm "$@"
+	tb_exec env SCNPM_MODULE_DIR="$(tb_module_dirs)" "${TB_SAN_ENV[@]}" /opt/build/core/scnpm "$@"
 }
 
 # tb_scnpm_dump: scnpm's log and the ruleset, as TAP comments (after a failure).

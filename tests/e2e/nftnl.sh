@@ -180,7 +180,7 @@ blocked_all() {
 # ---------------------------------------------------------------------------
 # A line sink-nftnl cannot express
 
-tb_exec timeout 20 env SCNPM_MODULE_DIR="$(tb_module_dirs)" /opt/build/core/scnpm \
+tb_exec timeout 20 env SCNPM_MODULE_DIR="$(tb_module_dirs)" "${TB_SAN_ENV[@]}" /opt/build/core/scnpm \
 	--source cgroupfs --sink nftnl /etc/nftables.conf /etc/scnpm-text.conf >/dev/null 2>"$TB_DIR/refused.log"
 rc=$?
 tap_check "--sink nftnl alone refuses a text rule: exit 1, file:line and 'use --sink nft' (rc $rc)" \

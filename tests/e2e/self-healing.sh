@@ -106,7 +106,7 @@ tap_check "the foreign rule survived all of it" foreign_once
 second() {
 	local out rc
 
-	out=$(tb_exec env RUNTIME_DIRECTORY=/run/scnpm timeout 20 /opt/build/core/scnpm \
+	out=$(tb_exec env RUNTIME_DIRECTORY=/run/scnpm "${TB_SAN_ENV[@]}" timeout 20 /opt/build/core/scnpm \
 		--module-dir "$(tb_module_dirs)" --source journal --sink nft /etc/nftables.conf 2>&1)
 	rc=$?
 	echo "$out" | tap_diag
