@@ -230,6 +230,7 @@ int manager_check(struct manager *m)
 	int r;
 
 	m->checking = true;
+	m->config = config_free(m->config);
 	r = manager_parse_config(m, &m->config);
 	if (r == -ENOMEM || !m->config)
 		return r < 0 ? r : -ENOMEM;

@@ -139,7 +139,7 @@ tap_check "as an unprivileged user: syntax only, said so, exit 0 for a clean fil
 tap_check "as an unprivileged user: a syntax error still exits 1 with FILE:LINE" \
 	eval 'out=$(unpriv $D/family.conf 2>&1); rc=$?; test $rc = 1 && echo "$out" | grep -q "family.conf:$L: unknown family"'
 
-# The examples of the docs, extracted: README's indented blocks and the man page's
+# The examples of the docs, extracted: README's indented blocks and the (configured) man page's
 # .EX/.EE blocks that hold directives, each a file of its own. Their tables and chains
 # are loaded first (the man page's set examples bring their own tables). The README's
 # host name must resolve, as on the host the example was written for.
@@ -165,7 +165,7 @@ extract_examples() {
 		/^\.EX/ { inex = 1; blk = ""; next }
 		/^\.EE/ { inex = 0; if (blk ~ / :: / && blk !~ /UNIT ::/) { n++; printf "%s", blk > (dir "/man-" n ".conf"); close(dir "/man-" n ".conf") } next }
 		inex { gsub(/\\e/, "\\"); gsub(/\\-/, "-"); gsub(/\\\(dq/, "\""); blk = blk $0 "\n" }' \
-		"$TB_SOURCE_DIR/man/scnpm.8"
+		"$TB_BUILD_DIR/man/scnpm.8"
 }
 extract_examples
 examples_pass() {
