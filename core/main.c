@@ -58,7 +58,8 @@ static void help(void)
 	       "  -h --help                     Show this help\n"
 	       "     --version                  Show the version\n"
 	       "\n"
-	       "Signals: SIGHUP re-reads the configs; SIGTERM/SIGINT exit, rules stay in place.\n"
+	       "Signals: SIGHUP re-reads the configs; SIGUSR1 logs the status line;\n"
+	       "SIGTERM/SIGINT exit, rules stay in place.\n"
 	       "Exit status: 0 success, 1 runtime or configuration error, 2 usage error.\n"
 	       "See scnpm(8).\n",
 	       program_invocation_short_name, SCNPM_MODULE_DIR);
@@ -194,6 +195,12 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 	return 0;
 }
 
+static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	manager_log_status(userdata);
+	return 0;
+}
+
 static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	log_debug("Received %s, exiting", strsignal((int)si->ssi_signo));
@@ -271,6 +278,7 @@ static int run(int argc, char *argv[])
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 
 	r = manager_new(e, &arg_opt, &m);
@@ -315,6 +323,8 @@ static int run(int argc, char *argv[])
 		r = sd_event_add_signal(e, NULL, SIGTERM, on_exit_signal, NULL);
 	if (r >= 0)
 		r = sd_event_add_signal(e, NULL, SIGINT, on_exit_signal, NULL);
+	if (r >= 0)
+		r = sd_event_add_signal(e, NULL, SIGUSR1, on_sigusr1, m);
 	if (r < 0) {
 		log_error_errno(r, "Failed to set up signal handling: %m");
 		goto finish;

@@ -29,12 +29,14 @@ struct fixture {
 	char dir[64];
 	char log[128], conf[128], cg[128];
 	char **logs; /* captured daemon messages */
+	char **fields; /* and their structured fields, one "MESSAGE_ID UNIT MANAGER:UID FILE:LINE" each */
 	char *files[2];
 };
 
 static struct fixture fx;
 
-static void capture_log(int level, const char *message, void *userdata)
+static void capture_log(int level, const char *message, const struct log_fields *fields,
+			void *userdata)
 {
 	char *s = NULL;
 
@@ -42,6 +44,23 @@ static void capture_log(int level, const char *message, void *userdata)
 		strv_push(&fx.logs, s);
 		free(s);
 	}
+	if (fields && fields->message_id &&
+	    asprintf(&s, "%s %s %u:%u %s:%u", fields->message_id, fields->unit ?: "-",
+		     (unsigned)fields->manager, (unsigned)fields->uid, fields->rule_file ?: "-",
+		     fields->rule_line) >= 0) {
+		strv_push(&fx.fields, s);
+		free(s);
+	}
+}
+
+static unsigned logged_fields(const char *substring)
+{
+	unsigned n = 0;
+
+	STRV_FOREACH(l, fx.fields)
+		if (strstr(*l, substring))
+			n++;
+	return n;
 }
 
 static bool logged(const char *substring)
@@ -122,6 +141,7 @@ static void teardown(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.dir);
 	(void)!system(cmd);
 	strv_free(fx.logs);
+	strv_free(fx.fields);
 }
 
 TestSuite(manager, .init = setup, .fini = teardown);
@@ -718,4 +738,52 @@ Test(manager, state_is_freed_with_its_units_and_rules)
 	send_event("stopped\tsystem\tx.service\tsystem.slice/x.service");
 	run_pending();
 	cr_assert(eq(sz, hashmap_size(fx.m->units), 0));
+}
+
+/* A unit's history in the journal: one message per change, with its MESSAGE_ID and the
+ * unit's fields; an unchanged re-apply adds nothing at the default level. */
+Test(manager, unit_history_is_structured)
+{
+	char applied[256], withdrawn[256];
+
+	mkcg("system.slice/x.service");
+	cr_assert(eq(int, start("# system/x.service :: add rule inet f c meta mark 1 %{unit}\n",
+				(struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
+	run_pending();
+	snprintf(applied, sizeof(applied), "%s x.service 1:0 %s:1", SCNPM_MESSAGE_APPLIED, fx.conf);
+	snprintf(withdrawn, sizeof(withdrawn), "%s x.service 1:0 %s:1", SCNPM_MESSAGE_WITHDRAWN,
+		 fx.conf);
+	cr_assert(eq(u32, logged_fields(applied), 1));
+	manager_reapply_all(fx.m);
+	run_pending();
+	cr_assert(eq(u32, logged_fields(applied), 1), "an unchanged re-apply is no news");
+	rmcg("system.slice/x.service");
+	send_event("stopped\tsystem\tx.service");
+	run_pending();
+	cr_assert(eq(u32, logged_fields(withdrawn), 1));
+	mkcg("system.slice/x.service");
+	send_event("started\tsystem\tx.service");
+	run_pending();
+	cr_assert(eq(u32, logged_fields(applied), 2));
+	cr_assert(logged("nftables.conf:1: unit 'x.service': applied"));
+
+	write_file(fx.conf, "# system/x.service :: add rule inet f c meta mark 2 %{unit}\n");
+	cr_assert(eq(int, manager_reload(fx.m, false), 0));
+	cr_assert(eq(u32, logged_fields(SCNPM_MESSAGE_RELOADED), 1));
+	write_file(fx.conf, "# x.service :: add rule inet\n");
+	cr_assert(lt(int, manager_reload(fx.m, false), 0));
+	cr_assert(eq(u32, logged_fields(SCNPM_MESSAGE_RELOAD_FAILED), 1));
+}
+
+Test(manager, status_line_counts_what_is_in_place)
+{
+	_cleanup_free_ char *line = NULL;
+
+	mkcg("system.slice/a.service");
+	mkcg("system.slice/b.service");
+	cr_assert(eq(int, start(conf_basic, (struct manager_options){ .cooldown_usec = 0 }, ",fail=c2"), 0));
+	run_pending();
+	cr_assert(eq(int, manager_status_line(fx.m, &line), 0));
+	/* a.service's two rules are one unit; b.service's failed */
+	cr_assert(eq(str, line, "3 rules, 1 unit; 1 failed"));
 }

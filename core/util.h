@@ -27,5 +27,9 @@ bool endswith(const char *s, const char *suffix);
 char *skip_space(const char *s);
 void strip_trailing_space(char *s);
 
-/* CLOCK_MONOTONIC in microseconds. */
+/* CLOCK_MONOTONIC, CLOCK_REALTIME in microseconds. */
 uint64_t now_usec(void);
+uint64_t now_realtime_usec(void);
+
+/* "system", "user" or "any" for an enum scnpm_manager. */
+const char *manager_kind_to_string(uint32_t kind);
