@@ -21,6 +21,8 @@
 #include "loader.h"
 #include "log.h"
 #include "manager.h"
+#include "status-client.h"
+#include "status.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -35,6 +37,7 @@ static struct manager_options arg_opt = { .cooldown_usec = 300 * USEC_PER_MSEC }
 static void help(void)
 {
 	printf("Usage: %s [OPTIONS] [NFT-CONFIG...]\n"
+	       "       %s status [--json] [PATTERN|UNIT...]   (see %s status --help)\n"
 	       "\n"
 	       "Keep nftables \"socket cgroupv2\" rules pointing at the live cgroups of systemd\n"
 	       "units. Rules are read from comment lines in nftables configs:\n"
@@ -51,18 +54,22 @@ static void help(void)
 	       "     --module-dir=DIR[:DIR..]   Where modules live (default %s)\n"
 	       "     --cgroup-root=DIR          The cgroup2 mount (default: found in mountinfo)\n"
 	       "  -d --debug                    Log debug messages (same as --log-level=debug)\n"
-	       "     --log-level=LEVEL          err, warning, notice (default), info, debug\n"
+	       "     --log-level=LEVEL          err, warning, notice (default), info (default\n"
+	       "                                under journald: a unit's history), debug\n"
 	       "  -q --quiet                    Log only warnings and errors\n"
 	       "     --check                    Check the configs and exit: 0 clean, 1 errors;\n"
 	       "                                never touches the kernel\n"
 	       "  -h --help                     Show this help\n"
 	       "     --version                  Show the version\n"
 	       "\n"
+	       "'status' asks the running daemon over %s/%s (Varlink, io.scnpm.Manager):\n"
+	       "what is applied for which unit, read back from the kernel.\n"
 	       "Signals: SIGHUP re-reads the configs; SIGUSR1 logs the status line;\n"
 	       "SIGTERM/SIGINT exit, rules stay in place.\n"
 	       "Exit status: 0 success, 1 runtime or configuration error, 2 usage error.\n"
 	       "See scnpm(8).\n",
-	       program_invocation_short_name, SCNPM_MODULE_DIR);
+	       program_invocation_short_name, program_invocation_short_name,
+	       program_invocation_short_name, SCNPM_MODULE_DIR, "/run/scnpm", STATUS_SOCKET_NAME);
 }
 
 enum {
@@ -247,9 +254,31 @@ static int load_modules(struct manager *m)
 	return 0;
 }
 
+/* The control socket for "scnpm status"; the daemon runs on without it. */
+static struct varlink_server *status_serve(struct manager *m)
+{
+	_cleanup_free_ char *path = NULL;
+	struct varlink_server *s = NULL;
+	int r;
+
+	if (asprintf(&path, "%s/%s", runtime_dir(), STATUS_SOCKET_NAME) < 0) {
+		log_oom();
+		return NULL;
+	}
+	r = status_server_new(m, path, &s);
+	if (r < 0) {
+		log_warning_errno(r, "Cannot serve %s%s, 'scnpm status' will not work: %m", path,
+				  r == -EADDRINUSE ? " (another scnpm answers there)" : "");
+		return NULL;
+	}
+	log_debug("Serving io.scnpm.Manager on %s", path);
+	return s;
+}
+
 static int run(int argc, char *argv[])
 {
 	_cleanup_(sd_event_unrefp) sd_event *e = NULL;
+	struct varlink_server *varlink = NULL;
 	struct manager *m = NULL;
 	sigset_t mask;
 	int r;
@@ -330,6 +359,7 @@ static int run(int argc, char *argv[])
 		goto finish;
 	}
 	(void)sd_event_set_watchdog(e, true);
+	varlink = status_serve(m);
 
 	/* Sinks may send what the initial reconcile queued from the loop (sink-nftnl
 	 * batches its netlink messages there, and reads the kernel's acks): let them, as
@@ -357,13 +387,18 @@ static int run(int argc, char *argv[])
 		(void)sd_notify(false, "STOPPING=1");
 
 finish:
+	varlink_server_free(varlink);
 	manager_free(m);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 int main(int argc, char *argv[])
 {
-	int ret = run(argc, argv);
+	int ret;
+
+	if (argc > 1 && streq(argv[1], "status"))
+		return status_main(argc - 1, argv + 1);
+	ret = run(argc, argv);
 
 	strv_free(arg_sources);
 	strv_free(arg_sinks);

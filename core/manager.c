@@ -425,7 +425,9 @@ int manager_status_line(struct manager *m, char **ret)
 			n_failed++;
 		if (a->last_result != SCNPM_RESULT_APPLIED)
 			continue;
-		if (asprintf(&key, "%" PRIu32 ":%" PRIu32 ":%s", a->manager, a->uid, a->subject) < 0) {
+		/* a literal rule's subject (manager ANY) is its system unit */
+		if (asprintf(&key, "%" PRIu32 ":%s", a->manager == SCNPM_MANAGER_USER ? a->uid + 1 : 0,
+			     a->subject) < 0) {
 			r = -ENOMEM;
 			break;
 		}

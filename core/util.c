@@ -185,3 +185,13 @@ char *strv_join(char **l, const char *sep)
 	}
 	return out;
 }
+
+const char *runtime_dir(void)
+{
+	const char *d = getenv("RUNTIME_DIRECTORY");
+
+	/* systemd passes a colon-separated list when there are several: ours is first */
+	if (d && *d == '/' && !strchr(d, ':'))
+		return d;
+	return "/run/scnpm";
+}

@@ -33,3 +33,7 @@ uint64_t now_realtime_usec(void);
 
 /* "system", "user" or "any" for an enum scnpm_manager. */
 const char *manager_kind_to_string(uint32_t kind);
+
+/* The daemon's runtime directory: $RUNTIME_DIRECTORY (the unit's RuntimeDirectory=scnpm)
+ * or /run/scnpm. Holds the instance lock and the control socket. */
+const char *runtime_dir(void);
