@@ -8,6 +8,7 @@
 #include "applied.h"
 #include "macro.h"
 #include "manager.h"
+#include "util.h"
 
 static char *applied_key(const struct rule *rule, uint32_t manager, uint32_t uid, const char *subject)
 {
@@ -31,6 +32,7 @@ static struct applied *applied_free(struct applied *a)
 	if (a) {
 		free(a->key);
 		free(a->subject);
+		free(a->message);
 		free(a);
 	}
 	return NULL;
@@ -62,6 +64,25 @@ int applied_put(struct manager *m, struct rule *rule, uint32_t manager, uint32_t
 	a->cgroup_id = cgroup_id;
 	a->result = 0;
 	return 0;
+}
+
+bool applied_report(struct applied *a, uint32_t result, const char *message)
+{
+	bool changed = result != a->last_result || a->cgroup_id != a->last_id;
+	char *t = message && *message ? strdup(message) : NULL;
+
+	if (result == SCNPM_RESULT_RESTORED)
+		result = SCNPM_RESULT_APPLIED;
+	a->result = result;
+	if (result == SCNPM_RESULT_SKIPPED)
+		a->cgroup_id = 0; /* not in the kernel: send again on the next look */
+	if (changed)
+		a->since_usec = now_realtime_usec();
+	a->last_result = result;
+	a->last_id = a->cgroup_id;
+	free(a->message);
+	a->message = t;
+	return changed;
 }
 
 void applied_remove(struct manager *m, struct applied *a)

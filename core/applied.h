@@ -13,6 +13,7 @@
  * unit-bound rule one per unit, (rule, manager, uid, unit name).
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct manager;
@@ -25,6 +26,12 @@ struct applied {
 	char *subject;
 	uint64_t cgroup_id;	/* what it was sent for (literal rules: of all paths combined) */
 	uint32_t result;	/* enum scnpm_result the sink reported; 0 while none */
+
+	/* For "scnpm status": the last report, kept across re-sends until the next one. */
+	uint32_t last_result;	/* 0: none yet */
+	uint64_t last_id;	/* cgroup_id it was for */
+	uint64_t since_usec;	/* CLOCK_REALTIME: when last_result or last_id last changed */
+	char *message;		/* the sink's words with it, NULL when none */
 };
 
 struct applied *applied_find(struct manager *m, const struct rule *rule, uint32_t manager,
@@ -33,6 +40,9 @@ struct applied *applied_find(struct manager *m, const struct rule *rule, uint32_
 int applied_put(struct manager *m, struct rule *rule, uint32_t manager, uint32_t uid,
 		const char *subject, uint64_t cgroup_id);
 void applied_remove(struct manager *m, struct applied *a);
+/* Record a sink's report; true when it tells something new (another result, another
+ * cgroup) rather than an unchanged re-apply. */
+bool applied_report(struct applied *a, uint32_t result, const char *message);
 /* The rule left the configuration: forget all its records. */
 void applied_forget_rule(struct manager *m, const struct rule *rule);
 void applied_free_all(struct manager *m);

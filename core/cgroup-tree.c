@@ -280,3 +280,69 @@ int cgroup_tree_user_managers(const char *root, uint32_t **ret_uids, size_t *ret
 	*ret_n = n;
 	return 0;
 }
+
+struct walk {
+	const char *root;
+	cgroup_unit_func_t f;
+	void *userdata;
+	unsigned budget; /* directories still to read */
+};
+
+/* The units in the slice at base (a path below root, "" for the root) and, recursively,
+ * in its slices. */
+static int walk_slice(struct walk *w, const char *base, unsigned depth, uint32_t manager,
+		      uint32_t uid)
+{
+	_cleanup_free_ char *abs = NULL;
+	struct dirent *de;
+	int r = 0;
+	DIR *d;
+
+	if (w->budget == 0 || depth > SLICE_DEPTH_MAX)
+		return 0;
+	w->budget--;
+	if (asprintf(&abs, "%s/%s", w->root, base) < 0)
+		return -ENOMEM;
+	d = opendir(abs);
+	if (!d)
+		return 0; /* gone meanwhile, or not ours to read */
+	while (r >= 0 && (de = readdir(d))) {
+		_cleanup_free_ char *path = NULL;
+		size_t l = strlen(de->d_name);
+		uint32_t user;
+		uint64_t id;
+
+		if ((de->d_type != DT_DIR && de->d_type != DT_UNKNOWN) ||
+		    !scnpm_unit_name_is_valid(de->d_name))
+			continue;
+		if (asprintf(&path, "%s%s%s", base, *base ? "/" : "", de->d_name) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		if (is_slice(de->d_name, l)) {
+			r = walk_slice(w, path, depth + 1, manager, uid);
+			continue;
+		}
+		if (cgroup_tree_id(w->root, path, &id) < 0)
+			continue;
+		r = w->f(manager, uid, de->d_name, path, id, w->userdata);
+		/* user.slice/user-N.slice/user@N.service: the user manager of N */
+		if (r >= 0 && manager == SCNPM_MANAGER_SYSTEM && depth == 2 &&
+		    parse_user_manager(de->d_name, l, &user)) {
+			char slice[64];
+
+			snprintf(slice, sizeof(slice), "user.slice/user-%" PRIu32 ".slice", user);
+			if (streq(base, slice))
+				r = walk_slice(w, path, 0, SCNPM_MANAGER_USER, user);
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+int cgroup_tree_foreach_unit(const char *root, cgroup_unit_func_t f, void *userdata)
+{
+	struct walk w = { .root = root, .f = f, .userdata = userdata, .budget = 65536 };
+
+	return walk_slice(&w, "", 0, SCNPM_MANAGER_SYSTEM, 0);
+}

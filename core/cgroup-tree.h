@@ -32,3 +32,11 @@ int cgroup_tree_find_unit(const char *root, uint32_t manager, uint32_t uid, cons
 
 /* The uids of the user managers that have a cgroup now (user@UID.service). */
 int cgroup_tree_user_managers(const char *root, uint32_t **ret_uids, size_t *ret_n);
+
+/* Every unit cgroup of every manager below root, as cgroup_path_owner() sees them: the
+ * units in the chains of slices from the root (system), and in those below each user
+ * manager's cgroup (user of uid N). f returns 0 to go on, < 0 to stop with that error.
+ * Bounded: slices nest 16 deep at most, and at most 65536 directories are read. */
+typedef int (*cgroup_unit_func_t)(uint32_t manager, uint32_t uid, const char *name,
+				  const char *path, uint64_t id, void *userdata);
+int cgroup_tree_foreach_unit(const char *root, cgroup_unit_func_t f, void *userdata);

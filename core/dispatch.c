@@ -50,20 +50,32 @@ static void sink_apply(struct manager *m, struct module *sink, const struct scnp
 
 /* ---- literal rules ---- */
 
-static void literal_truth(struct manager *m, const struct rule *r, struct truth *t)
+bool dispatch_literal_cgroup(struct manager *m, const struct rule *r, uint64_t *ret_id,
+			     uint64_t *ret_first_id)
 {
-	*t = (struct truth){ .present = true, .path = r->cgroup_paths[0] };
+	uint64_t mixed = 0, first = 0;
+
 	STRV_FOREACH(p, r->cgroup_paths) {
 		uint64_t id;
 
-		if (cgroup_tree_id(m->opt.cgroup_root, *p, &id) < 0) {
-			*t = (struct truth){};
-			return;
-		}
+		if (cgroup_tree_id(m->opt.cgroup_root, *p, &id) < 0)
+			return false;
 		if (p == r->cgroup_paths)
-			t->first_id = id;
+			first = id;
 		/* any one of them replaced changes the whole */
-		t->id = t->id * 1000003u ^ id;
+		mixed = mixed * 1000003u ^ id;
+	}
+	*ret_id = mixed;
+	*ret_first_id = first;
+	return true;
+}
+
+static void literal_truth(struct manager *m, const struct rule *r, struct truth *t)
+{
+	*t = (struct truth){};
+	if (dispatch_literal_cgroup(m, r, &t->id, &t->first_id)) {
+		t->present = true;
+		t->path = r->cgroup_paths[0];
 	}
 }
 
@@ -98,26 +110,48 @@ static void dispatch_literal(struct manager *m, struct rule *r, unsigned flags)
 
 /* ---- unit-bound rules ---- */
 
+static int unit_cgroup(struct manager *m, uint32_t kind, uint32_t uid, const char *name,
+		       const char *hint, char **ret_path, uint64_t *ret_id)
+{
+	uint64_t id;
+	char *p;
+
+	if (kind == SCNPM_MANAGER_ANY)
+		return -ENOENT;
+	if (!hint)
+		return cgroup_tree_find_unit(m->opt.cgroup_root, kind, uid, name, ret_path, ret_id);
+	/* A cgroup source saw it there and reports where it goes: when that cgroup is gone,
+	 * so is the unit. */
+	if (cgroup_tree_id(m->opt.cgroup_root, hint, &id) < 0)
+		return -ENOENT;
+	p = strdup(hint);
+	if (!p)
+		return -ENOMEM;
+	*ret_path = p;
+	*ret_id = id;
+	return 0;
+}
+
+int dispatch_unit_cgroup(struct manager *m, uint32_t kind, uint32_t uid, const char *name,
+			 char **ret_path, uint64_t *ret_id)
+{
+	struct unit *u = unit_get(m, kind, uid, name, false);
+
+	return unit_cgroup(m, kind, uid, name, u ? u->cgroup_hint : NULL, ret_path, ret_id);
+}
+
 static void unit_truth(struct manager *m, struct unit *u, char **path, struct truth *t)
 {
 	uint64_t id;
+	int r;
 
 	*t = (struct truth){};
 	*path = NULL;
-	if (u->kind == SCNPM_MANAGER_ANY)
-		return;
-	if (u->cgroup_hint) {
-		/* A cgroup source saw it there and reports where it goes: when that cgroup
-		 * is gone, so is the unit. */
-		if (cgroup_tree_id(m->opt.cgroup_root, u->cgroup_hint, &id) < 0)
-			return;
-		*path = strdup(u->cgroup_hint);
-	} else if (cgroup_tree_find_unit(m->opt.cgroup_root, u->kind, u->uid, u->name, path, &id) < 0)
-		return;
-	if (!*path) {
+	r = unit_cgroup(m, u->kind, u->uid, u->name, u->cgroup_hint, path, &id);
+	if (r == -ENOMEM)
 		log_oom();
+	if (r < 0)
 		return;
-	}
 	*t = (struct truth){ .present = true, .path = *path, .id = id, .first_id = id };
 }
 

@@ -17,9 +17,11 @@
  * transaction.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct manager;
+struct rule;
 struct unit;
 
 enum {
@@ -32,3 +34,14 @@ void dispatch_unit(struct manager *m, struct unit *u, unsigned flags);
 /* Every rule at least min_generation new, for every unit: literal rules, every known
  * unit, and the units exact-name rules name in every manager they are for. */
 void dispatch_all(struct manager *m, unsigned flags, uint64_t min_generation);
+
+/* Where things are now, as dispatch sees them (also for "scnpm status"). */
+
+/* A literal rule's cgroups: true when all exist, with their ids mixed into *ret_id
+ * (what its applied record holds) and the first one's in *ret_first_id. */
+bool dispatch_literal_cgroup(struct manager *m, const struct rule *r, uint64_t *ret_id,
+			     uint64_t *ret_first_id);
+/* A unit's cgroup: where a cgroup source saw it, if that cgroup still exists, else where
+ * the tree has it. -ENOENT when it has none. */
+int dispatch_unit_cgroup(struct manager *m, uint32_t kind, uint32_t uid, const char *name,
+			 char **ret_path, uint64_t *ret_id);

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The struct scnpm_host each module borrows: logging tagged with the module's name,
- * the module's command-line options, emit() for sources and report() for sinks.
+ * the module's command-line options, emit() for sources, report() for sinks and
+ * health_put() for a module's health() ("scnpm status").
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 #include "macro.h"
@@ -25,7 +27,7 @@ static void host_log(const struct scnpm_host *h, int prio, int error, const char
 	if (prio < LOG_EMERG || prio > LOG_DEBUG)
 		prio = LOG_WARNING;
 	va_start(ap, fmt);
-	(void)log_internalv(prio, error, mod->name, fmt, ap);
+	(void)log_internalv(prio, error, mod->name, NULL, NULL, 0, NULL, fmt, ap);
 	va_end(ap);
 }
 
@@ -65,6 +67,29 @@ static void host_report(const struct scnpm_host *h, const struct scnpm_rule *rul
 	manager_handle_report(mod->manager, mod, rule, unit, result, msg);
 }
 
+static bool health_key_is_valid(const char *key)
+{
+	size_t n = key ? strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789_") : 0;
+
+	return n > 0 && n < 64 && key[n] == '\0';
+}
+
+static void host_health_put(const struct scnpm_host *h, const char *key, uint64_t value)
+{
+	struct module *mod = host_to_module(h);
+	struct manager *m = mod->manager;
+
+	if (m->health_module != mod || !m->health_put) {
+		log_debug("%s: health_put() outside health(), ignoring", mod->name);
+		return;
+	}
+	if (!health_key_is_valid(key)) {
+		log_debug("%s: health_put() with an invalid key, ignoring", mod->name);
+		return;
+	}
+	m->health_put(m->health_userdata, key, value);
+}
+
 void host_setup(struct module *mod, struct manager *m)
 {
 	mod->manager = m;
@@ -77,5 +102,6 @@ void host_setup(struct module *mod, struct manager *m)
 		.option = host_option,
 		.emit = host_emit,
 		.report = host_report,
+		.health_put = host_health_put,
 	};
 }

@@ -13,20 +13,10 @@
 #include "log.h"
 #include "util.h"
 
-static const char *lock_dir(void)
-{
-	const char *d = getenv("RUNTIME_DIRECTORY");
-
-	/* systemd passes a colon-separated list when there are several: ours is first */
-	if (d && *d == '/' && !strchr(d, ':'))
-		return d;
-	return "/run/scnpm";
-}
-
 int instance_lock_take(void)
 {
 	_cleanup_free_ char *path = NULL;
-	const char *dir = lock_dir();
+	const char *dir = runtime_dir();
 	char pid[32] = "";
 	struct stat ns;
 	ssize_t n;

@@ -21,6 +21,8 @@
 #include "loader.h"
 #include "log.h"
 #include "manager.h"
+#include "status-client.h"
+#include "status.h"
 #include "util.h"
 
 #define EXIT_USAGE 2
@@ -35,6 +37,7 @@ static struct manager_options arg_opt = { .cooldown_usec = 300 * USEC_PER_MSEC }
 static void help(void)
 {
 	printf("Usage: %s [OPTIONS] [NFT-CONFIG...]\n"
+	       "       %s status [--json] [PATTERN|UNIT...]   (see %s status --help)\n"
 	       "\n"
 	       "Keep nftables \"socket cgroupv2\" rules pointing at the live cgroups of systemd\n"
 	       "units. Rules are read from comment lines in nftables configs:\n"
@@ -51,7 +54,8 @@ static void help(void)
 	       "     --module-dir=DIR[:DIR..]   Where modules live (default %s)\n"
 	       "     --cgroup-root=DIR          The cgroup2 mount (default: found in mountinfo)\n"
 	       "  -d --debug                    Log debug messages (same as --log-level=debug)\n"
-	       "     --log-level=LEVEL          err, warning, notice (default), info, debug\n"
+	       "     --log-level=LEVEL          err, warning, notice (default), info (default\n"
+	       "                                under journald: a unit's history), debug\n"
 	       "  -q --quiet                    Log only warnings and errors\n"
 	       "     --check                    Check the configs and exit: 0 clean, 1 errors;\n"
 	       "                                every mistake as FILE:LINE, rules dry-run by\n"
@@ -59,10 +63,14 @@ static void help(void)
 	       "  -h --help                     Show this help\n"
 	       "     --version                  Show the version\n"
 	       "\n"
-	       "Signals: SIGHUP re-reads the configs; SIGTERM/SIGINT exit, rules stay in place.\n"
+	       "'status' asks the running daemon over %s/%s (Varlink, io.scnpm.Manager):\n"
+	       "what is applied for which unit, read back from the kernel.\n"
+	       "Signals: SIGHUP re-reads the configs; SIGUSR1 logs the status line;\n"
+	       "SIGTERM/SIGINT exit, rules stay in place.\n"
 	       "Exit status: 0 success, 1 runtime or configuration error, 2 usage error.\n"
 	       "See scnpm(8).\n",
-	       program_invocation_short_name, SCNPM_MODULE_DIR);
+	       program_invocation_short_name, program_invocation_short_name,
+	       program_invocation_short_name, SCNPM_MODULE_DIR, "/run/scnpm", STATUS_SOCKET_NAME);
 }
 
 enum {
@@ -195,6 +203,12 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 	return 0;
 }
 
+static int on_sigusr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	manager_log_status(userdata);
+	return 0;
+}
+
 static int on_exit_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	log_debug("Received %s, exiting", strsignal((int)si->ssi_signo));
@@ -249,9 +263,31 @@ static int load_modules(struct manager *m)
 	return 0;
 }
 
+/* The control socket for "scnpm status"; the daemon runs on without it. */
+static struct varlink_server *status_serve(struct manager *m)
+{
+	_cleanup_free_ char *path = NULL;
+	struct varlink_server *s = NULL;
+	int r;
+
+	if (asprintf(&path, "%s/%s", runtime_dir(), STATUS_SOCKET_NAME) < 0) {
+		log_oom();
+		return NULL;
+	}
+	r = status_server_new(m, path, &s);
+	if (r < 0) {
+		log_warning_errno(r, "Cannot serve %s%s, 'scnpm status' will not work: %m", path,
+				  r == -EADDRINUSE ? " (another scnpm answers there)" : "");
+		return NULL;
+	}
+	log_debug("Serving io.scnpm.Manager on %s", path);
+	return s;
+}
+
 static int run(int argc, char *argv[])
 {
 	_cleanup_(sd_event_unrefp) sd_event *e = NULL;
+	struct varlink_server *varlink = NULL;
 	struct manager *m = NULL;
 	sigset_t mask;
 	int r;
@@ -280,6 +316,7 @@ static int run(int argc, char *argv[])
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 
 	r = manager_new(e, &arg_opt, &m);
@@ -321,11 +358,14 @@ static int run(int argc, char *argv[])
 		r = sd_event_add_signal(e, NULL, SIGTERM, on_exit_signal, NULL);
 	if (r >= 0)
 		r = sd_event_add_signal(e, NULL, SIGINT, on_exit_signal, NULL);
+	if (r >= 0)
+		r = sd_event_add_signal(e, NULL, SIGUSR1, on_sigusr1, m);
 	if (r < 0) {
 		log_error_errno(r, "Failed to set up signal handling: %m");
 		goto finish;
 	}
 	(void)sd_event_set_watchdog(e, true);
+	varlink = status_serve(m);
 
 	/* Sinks may send what the initial reconcile queued from the loop (sink-nftnl
 	 * batches its netlink messages there, and reads the kernel's acks): let them, as
@@ -353,13 +393,18 @@ static int run(int argc, char *argv[])
 		(void)sd_notify(false, "STOPPING=1");
 
 finish:
+	varlink_server_free(varlink);
 	manager_free(m);
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 int main(int argc, char *argv[])
 {
-	int ret = run(argc, argv);
+	int ret;
+
+	if (argc > 1 && streq(argv[1], "status"))
+		return status_main(argc - 1, argv + 1);
+	ret = run(argc, argv);
 
 	strv_free(arg_sources);
 	strv_free(arg_sinks);

@@ -380,6 +380,16 @@ void manager_handle_report(struct manager *m, struct module *sink, const struct 
 {
 	const char *name = unit && unit->unit ? unit->unit : rule->unit;
 	struct applied *a = NULL;
+	struct log_fields f = {
+		.unit = name,
+		.manager = unit ? unit->manager : SCNPM_MANAGER_ANY,
+		.uid = unit ? unit->uid : 0,
+		.rule_file = rule->file,
+		.rule_line = rule->line,
+		.cgroup_id = unit ? unit->cgroup_id : 0,
+	};
+	const char *sep = *message ? ": " : "";
+	bool news = true;
 
 	if (m->checking && result == SCNPM_RESULT_FAILED) {
 		log_error("%s:%u: %s", rule->file, rule->line, *message ? message : "(no reason given)");
@@ -393,26 +403,43 @@ void manager_handle_report(struct manager *m, struct module *sink, const struct 
 		a = applied_find(m, container_of(rule, struct rule, pub), unit->manager, unit->uid,
 				 unit->unit);
 	if (a) {
-		a->result = result;
-		if (result == SCNPM_RESULT_SKIPPED)
-			a->cgroup_id = 0; /* not in the kernel: send again on the next look */
+		f.cgroup_id = f.cgroup_id ?: a->cgroup_id;
+		news = applied_report(a, result, message);
 	}
 
 	switch (result) {
 	case SCNPM_RESULT_APPLIED:
 		m->n_applied++;
-		log_debug("%s:%u: unit '%s': %s", rule->file, rule->line, name,
-			  unit && unit->change == SCNPM_UNIT_STOPPED ? "withdrawn" : "applied");
+		if (unit && unit->change == SCNPM_UNIT_STOPPED) {
+			f.message_id = SCNPM_MESSAGE_WITHDRAWN;
+			log_struct(LOG_INFO, &f, "%s:%u: unit '%s': withdrawn%s%s", rule->file,
+				   rule->line, name, sep, message);
+		} else if (news) {
+			f.message_id = SCNPM_MESSAGE_APPLIED;
+			log_struct(LOG_INFO, &f, "%s:%u: unit '%s': applied%s%s", rule->file, rule->line,
+				   name, sep, message);
+		} else
+			log_debug("%s:%u: unit '%s': unchanged%s%s", rule->file, rule->line, name, sep,
+				  message);
+		break;
+	case SCNPM_RESULT_RESTORED:
+		m->n_applied++;
+		f.message_id = SCNPM_MESSAGE_RESTORED;
+		log_struct(LOG_NOTICE, &f, "%s:%u: unit '%s': restored after someone else deleted it%s%s",
+			   rule->file, rule->line, name, sep, message);
 		break;
 	case SCNPM_RESULT_SKIPPED:
 		m->n_skipped++;
-		log_debug("%s:%u: unit '%s': skipped, no such cgroup%s%s", rule->file, rule->line, name,
-			  *message ? ": " : "", message);
+		f.message_id = SCNPM_MESSAGE_SKIPPED;
+		log_struct(news ? LOG_INFO : LOG_DEBUG, &f, "%s:%u: unit '%s': skipped, no such cgroup%s%s",
+			   rule->file, rule->line, name, sep, message);
 		break;
 	case SCNPM_RESULT_FAILED:
 		m->n_failed++;
-		log_warning("%s:%u: unit '%s': %s failed to apply the rule: %s", rule->file, rule->line,
-			    name, sink->name, *message ? message : "(no reason given)");
+		f.message_id = SCNPM_MESSAGE_FAILED;
+		log_struct(LOG_WARNING, &f, "%s:%u: unit '%s': %s failed to apply the rule: %s",
+			   rule->file, rule->line, name, sink->name,
+			   *message ? message : "(no reason given)");
 		break;
 	case SCNPM_RESULT_REFUSED:
 		log_debug("%s:%u: %s refuses the rule: %s", rule->file, rule->line, sink->name, message);
@@ -425,13 +452,69 @@ void manager_handle_report(struct manager *m, struct module *sink, const struct 
 	}
 }
 
+/* "12 rules, 30 units; 0 failed": what is in place now, not counts since the start. */
+int manager_status_line(struct manager *m, char **ret)
+{
+	struct hashmap *units = hashmap_new();
+	size_t i = 0, n_failed = 0, n_units;
+	struct applied *a;
+	char *key;
+	int r = 0;
+
+	if (!units)
+		return -ENOMEM;
+	while ((a = hashmap_iterate(m->applied, &i, NULL))) {
+		if (a->last_result == SCNPM_RESULT_FAILED)
+			n_failed++;
+		if (a->last_result != SCNPM_RESULT_APPLIED)
+			continue;
+		/* a literal rule's subject (manager ANY) is its system unit */
+		if (asprintf(&key, "%" PRIu32 ":%s", a->manager == SCNPM_MANAGER_USER ? a->uid + 1 : 0,
+			     a->subject) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		/* the map's keys are its values: freed below */
+		if (hashmap_put(units, key, key) < 0)
+			free(key);
+	}
+	n_units = hashmap_size(units);
+	i = 0;
+	while ((key = hashmap_iterate(units, &i, NULL)))
+		free(key);
+	hashmap_free(units);
+	if (r < 0)
+		return r;
+	if (asprintf(ret, "%zu rule%s, %zu unit%s; %zu failed", m->config->n_rules,
+		     m->config->n_rules == 1 ? "" : "s", n_units, n_units == 1 ? "" : "s",
+		     n_failed) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+void manager_log_status(struct manager *m)
+{
+	_cleanup_free_ char *line = NULL;
+	struct applied *a;
+	size_t i = 0;
+
+	if (manager_status_line(m, &line) < 0) {
+		log_oom();
+		return;
+	}
+	log_notice("Status: %s (details: scnpm status)", line);
+	while ((a = hashmap_iterate(m->applied, &i, NULL)))
+		if (a->last_result == SCNPM_RESULT_FAILED)
+			log_notice("%s:%u: unit '%s': failed: %s", a->rule->file, a->rule->line,
+				   a->subject, a->message ?: "(no reason given)");
+}
+
 static int manager_on_status(sd_event_source *s, uint64_t usec, void *userdata)
 {
-	struct manager *m = userdata;
+	_cleanup_free_ char *line = NULL;
 
-	(void)sd_notifyf(false, "STATUS=%zu rules, %zu instances; applied %u, skipped %u, failed %u",
-			 m->config->n_rules, hashmap_size(m->applied), m->n_applied, m->n_skipped,
-			 m->n_failed);
+	if (manager_status_line(userdata, &line) >= 0)
+		(void)sd_notifyf(false, "STATUS=%s", line);
 	return 0;
 }
 
@@ -563,6 +646,7 @@ int manager_start(struct manager *m)
 		if ((r = module_start(m->sources[i])) < 0)
 			return r;
 
+	m->started_usec = now_realtime_usec();
 	/* Initial reconcile: every rule once. What the sources reported while starting
 	 * went out already and is unchanged: this only adds the rest. */
 	dispatch_all(m, 0, 0);

@@ -152,11 +152,11 @@ int manager_reload(struct manager *m, bool reapply_all)
 	}
 	if (r < 0) {
 		plan_done(&p);
-		if (reapply_all) {
-			log_error("Reload failed, keeping the running configuration; re-applying its rules");
+		log_struct(LOG_ERR, &((struct log_fields){ .message_id = SCNPM_MESSAGE_RELOAD_FAILED }),
+			   "Reload failed, keeping the running configuration%s",
+			   reapply_all ? "; re-applying its rules" : " and the applied rules");
+		if (reapply_all)
 			manager_reapply_all(m);
-		} else
-			log_error("Reload failed, keeping the running configuration and the applied rules");
 		return r;
 	}
 	n_new = p.n_new;
@@ -178,7 +178,9 @@ int manager_reload(struct manager *m, bool reapply_all)
 		rule_free(gone[k]);
 	}
 	unit_prune(m, manager_wants_unit);
-	log_notice("Configuration reloaded: %zu rules, %zu new, %zu withdrawn", m->config->n_rules,
+	m->reloaded_usec = now_realtime_usec();
+	log_struct(LOG_NOTICE, &((struct log_fields){ .message_id = SCNPM_MESSAGE_RELOADED }),
+		   "Configuration reloaded: %zu rules, %zu new, %zu withdrawn", m->config->n_rules,
 		   n_new, n_gone);
 	manager_notify_status(m);
 	return 0;

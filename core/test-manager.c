@@ -17,194 +17,11 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 
-#include "loader.h"
 #include "log.h"
-#include "manager.h"
+#include "manager-fixture.h"
 #include "util.h"
 
-struct fixture {
-	sd_event *e;
-	struct manager *m;
-	int pipe[2];
-	char dir[64];
-	char log[128], conf[128], cg[128];
-	char **logs; /* captured daemon messages */
-	char *files[2];
-};
-
-static struct fixture fx;
-
-static void capture_log(int level, const char *message, void *userdata)
-{
-	char *s = NULL;
-
-	if (asprintf(&s, "<%d>%s", level, message) >= 0) {
-		strv_push(&fx.logs, s);
-		free(s);
-	}
-}
-
-static bool logged(const char *substring)
-{
-	STRV_FOREACH(l, fx.logs)
-		if (strstr(*l, substring))
-			return true;
-	return false;
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "we");
-
-	cr_assert(ne(ptr, f, NULL));
-	fputs(text, f);
-	fclose(f);
-}
-
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t n = 0;
-
-	if (!f)
-		return strdup("");
-	if (getdelim(&buf, &n, '\0', f) < 0) {
-		free(buf);
-		buf = strdup("");
-	}
-	fclose(f);
-	return buf;
-}
-
-static unsigned count(const char *path, const char *substring)
-{
-	char *s = read_file(path);
-	unsigned n = 0;
-
-	for (const char *p = s; (p = strstr(p, substring)); p++)
-		n++;
-	free(s);
-	return n;
-}
-
-static char *held(void)
-{
-	char p[160];
-
-	snprintf(p, sizeof(p), "%s.held", fx.log);
-	return read_file(p);
-}
-
-static void setup(void)
-{
-	memset(&fx, 0, sizeof(fx));
-	strcpy(fx.dir, "/tmp/scnpm-test-manager-XXXXXX");
-	cr_assert(ne(ptr, mkdtemp(fx.dir), NULL));
-	snprintf(fx.log, sizeof(fx.log), "%s/sink.log", fx.dir);
-	snprintf(fx.conf, sizeof(fx.conf), "%s/nftables.conf", fx.dir);
-	snprintf(fx.cg, sizeof(fx.cg), "%s/cgroup", fx.dir);
-	cr_assert(eq(int, mkdir(fx.cg, 0755), 0));
-	cr_assert(eq(int, pipe2(fx.pipe, O_CLOEXEC | O_NONBLOCK), 0));
-	cr_assert(eq(int, sd_event_new(&fx.e), 0));
-	log_set_max_level(LOG_DEBUG);
-	log_set_callback(capture_log, NULL);
-}
-
-static void teardown(void)
-{
-	char cmd[128];
-
-	manager_free(fx.m);
-	sd_event_unref(fx.e);
-	close(fx.pipe[0]);
-	close(fx.pipe[1]);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx.dir);
-	(void)!system(cmd);
-	strv_free(fx.logs);
-}
-
-TestSuite(manager, .init = setup, .fini = teardown);
-
-/* Build a manager with the test modules and start it; returns manager_start()'s result. */
-static int start(const char *conf, struct manager_options opt, const char *sink_extra)
-{
-	char spec[256], *error = NULL;
-	struct module *src, *snk;
-	int r;
-
-	write_file(fx.conf, conf);
-	fx.files[0] = fx.conf;
-	opt.config_files = fx.files;
-	opt.cgroup_root = fx.cg;
-	cr_assert(eq(int, manager_new(fx.e, &opt, &fx.m), 0));
-
-	snprintf(spec, sizeof(spec), "test:fd=%d", fx.pipe[0]);
-	r = module_load(TEST_MODULES_DIR, SCNPM_MODULE_SOURCE, spec, &src, &error);
-	cr_assert(eq(int, r, 0), "%s", error ?: "");
-	cr_assert(eq(int, manager_add_module(fx.m, src), 0));
-	snprintf(spec, sizeof(spec), "test:log=%s%s", fx.log, sink_extra ?: "");
-	r = module_load(TEST_MODULES_DIR, SCNPM_MODULE_SINK, spec, &snk, &error);
-	cr_assert(eq(int, r, 0), "%s", error ?: "");
-	cr_assert(eq(int, manager_add_module(fx.m, snk), 0));
-
-	r = manager_load_config(fx.m);
-	if (r < 0)
-		return r;
-	return manager_start(fx.m);
-}
-
-static void send_event(const char *line)
-{
-	size_t n = strlen(line);
-
-	cr_assert(eq(long, write(fx.pipe[1], line, n), (long)n));
-	cr_assert(eq(long, write(fx.pipe[1], "\n", 1), 1L));
-}
-
-/* mkdir -p / rmdir of a cgroup below the fake root */
-static void mkcg(const char *path)
-{
-	char p[512];
-
-	snprintf(p, sizeof(p), "%s/%s", fx.cg, path);
-	for (char *s = p + strlen(fx.cg) + 1; (s = strchr(s, '/')); s++) {
-		*s = '\0';
-		(void)mkdir(p, 0755);
-		*s = '/';
-	}
-	cr_assert(eq(int, mkdir(p, 0755), 0), "mkdir %s", p);
-}
-
-/* The cgroup goes. Its directory moves out of the tree instead of being removed, so that
- * the file system cannot give the next one the same inode number: cgroup2 never reuses
- * an id, and the router tells cgroups apart by id. */
-static void rmcg(const char *path)
-{
-	static unsigned n;
-	char p[512], grave[256];
-
-	snprintf(p, sizeof(p), "%s/%s", fx.cg, path);
-	snprintf(grave, sizeof(grave), "%s/gone-%u", fx.dir, n++);
-	cr_assert(eq(int, rename(p, grave), 0), "rmdir %s", p);
-}
-
-static bool holds(const char *substring)
-{
-	char *h = held();
-	bool r = strstr(h, substring) != NULL;
-
-	free(h);
-	return r;
-}
-
-/* Run until the loop has nothing more to do right now. */
-static void run_pending(void)
-{
-	while (sd_event_run(fx.e, 0) > 0)
-		;
-}
-
+TestSuite(manager, .init = fixture_setup, .fini = fixture_teardown);
 
 static const char conf_basic[] =
 	"flush ruleset\n"
@@ -718,4 +535,52 @@ Test(manager, state_is_freed_with_its_units_and_rules)
 	send_event("stopped\tsystem\tx.service\tsystem.slice/x.service");
 	run_pending();
 	cr_assert(eq(sz, hashmap_size(fx.m->units), 0));
+}
+
+/* A unit's history in the journal: one message per change, with its MESSAGE_ID and the
+ * unit's fields; an unchanged re-apply adds nothing at the default level. */
+Test(manager, unit_history_is_structured)
+{
+	char applied[256], withdrawn[256];
+
+	mkcg("system.slice/x.service");
+	cr_assert(eq(int, start("# system/x.service :: add rule inet f c meta mark 1 %{unit}\n",
+				(struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
+	run_pending();
+	snprintf(applied, sizeof(applied), "%s x.service 1:0 %s:1", SCNPM_MESSAGE_APPLIED, fx.conf);
+	snprintf(withdrawn, sizeof(withdrawn), "%s x.service 1:0 %s:1", SCNPM_MESSAGE_WITHDRAWN,
+		 fx.conf);
+	cr_assert(eq(u32, logged_fields(applied), 1));
+	manager_reapply_all(fx.m);
+	run_pending();
+	cr_assert(eq(u32, logged_fields(applied), 1), "an unchanged re-apply is no news");
+	rmcg("system.slice/x.service");
+	send_event("stopped\tsystem\tx.service");
+	run_pending();
+	cr_assert(eq(u32, logged_fields(withdrawn), 1));
+	mkcg("system.slice/x.service");
+	send_event("started\tsystem\tx.service");
+	run_pending();
+	cr_assert(eq(u32, logged_fields(applied), 2));
+	cr_assert(logged("nftables.conf:1: unit 'x.service': applied"));
+
+	write_file(fx.conf, "# system/x.service :: add rule inet f c meta mark 2 %{unit}\n");
+	cr_assert(eq(int, manager_reload(fx.m, false), 0));
+	cr_assert(eq(u32, logged_fields(SCNPM_MESSAGE_RELOADED), 1));
+	write_file(fx.conf, "# x.service :: add rule inet\n");
+	cr_assert(lt(int, manager_reload(fx.m, false), 0));
+	cr_assert(eq(u32, logged_fields(SCNPM_MESSAGE_RELOAD_FAILED), 1));
+}
+
+Test(manager, status_line_counts_what_is_in_place)
+{
+	_cleanup_free_ char *line = NULL;
+
+	mkcg("system.slice/a.service");
+	mkcg("system.slice/b.service");
+	cr_assert(eq(int, start(conf_basic, (struct manager_options){ .cooldown_usec = 0 }, ",fail=c2"), 0));
+	run_pending();
+	cr_assert(eq(int, manager_status_line(fx.m, &line), 0));
+	/* a.service's two rules are one unit; b.service's failed */
+	cr_assert(eq(str, line, "3 rules, 1 unit; 1 failed"));
 }

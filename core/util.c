@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <scnpm/module.h>
+
 #include "util.h"
 
 void strv_free(char **l)
@@ -174,12 +176,34 @@ void strip_trailing_space(char *s)
 		s[--n] = '\0';
 }
 
-uint64_t now_usec(void)
+static uint64_t clock_usec(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock, &ts);
 	return (uint64_t)ts.tv_sec * USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
+}
+
+uint64_t now_usec(void)
+{
+	return clock_usec(CLOCK_MONOTONIC);
+}
+
+uint64_t now_realtime_usec(void)
+{
+	return clock_usec(CLOCK_REALTIME);
+}
+
+const char *manager_kind_to_string(uint32_t kind)
+{
+	switch (kind) {
+	case SCNPM_MANAGER_SYSTEM:
+		return "system";
+	case SCNPM_MANAGER_USER:
+		return "user";
+	default:
+		return "any";
+	}
 }
 
 char *strv_join(char **l, const char *sep)
@@ -197,4 +221,14 @@ char *strv_join(char **l, const char *sep)
 		k += (size_t)sprintf(out + k, "%s%s", k ? sep : "", *s);
 	}
 	return out;
+}
+
+const char *runtime_dir(void)
+{
+	const char *d = getenv("RUNTIME_DIRECTORY");
+
+	/* systemd passes a colon-separated list when there are several: ours is first */
+	if (d && *d == '/' && !strchr(d, ':'))
+		return d;
+	return "/run/scnpm";
 }

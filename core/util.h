@@ -31,5 +31,13 @@ bool endswith(const char *s, const char *suffix);
 char *skip_space(const char *s);
 void strip_trailing_space(char *s);
 
-/* CLOCK_MONOTONIC in microseconds. */
+/* CLOCK_MONOTONIC, CLOCK_REALTIME in microseconds. */
 uint64_t now_usec(void);
+uint64_t now_realtime_usec(void);
+
+/* "system", "user" or "any" for an enum scnpm_manager. */
+const char *manager_kind_to_string(uint32_t kind);
+
+/* The daemon's runtime directory: $RUNTIME_DIRECTORY (the unit's RuntimeDirectory=scnpm)
+ * or /run/scnpm. Holds the instance lock and the control socket. */
+const char *runtime_dir(void);

@@ -25,11 +25,11 @@
  * negative errno on failure.
  *
  * Rules for changing this header (read before editing):
- *  1. scnpm_module, scnpm_host, scnpm_event and scnpm_rule start with a size field (and
- *     the first two with abi). New members are appended at the end only. A reader checks
- *     SCNPM_HAS(p, type, member) before touching a member added after ABI 1.0, so a
- *     module built against an older header keeps working with a newer daemon and the
- *     other way round.
+ *  1. scnpm_module, scnpm_host, scnpm_event, scnpm_rule and scnpm_inspect start with a
+ *     size field (and the first two with abi). New members are appended at the end
+ *     only. A reader checks SCNPM_HAS(p, type, member) before touching a member added
+ *     after ABI 1.0, so a module built against an older header keeps working with a
+ *     newer daemon and the other way round.
  *  2. Removing, reordering or retyping a member, or changing what a member means, is an
  *     incompatible change: bump SCNPM_MODULE_ABI, the symbol name (scnpm_module_vN),
  *     the module directory (scnpm-N) and the abi variable of scnpm-module.pc, and note
@@ -42,7 +42,10 @@
  *
  * Changelog:
  *  ABI 1 (scnpm 0.1): first version.
- *  ABI 1 (scnpm 0.2): scnpm_module.check appended (optional).
+ *  ABI 1.1: appended scnpm_module.check, scnpm_host.health_put, scnpm_module.inspect
+ *           and scnpm_module.health (the module's three optional), struct scnpm_inspect and SCNPM_RESULT_RESTORED. Modules
+ *           built for 1.0 load unchanged; a 1.1 module checks
+ *           SCNPM_HAS(h, struct scnpm_host, health_put) before using any of it.
  */
 
 #include <stddef.h>
@@ -139,6 +142,37 @@ enum scnpm_result {
 	SCNPM_RESULT_SKIPPED = 2,	/* nothing to apply: the unit's cgroup does not exist */
 	SCNPM_RESULT_FAILED = 3,	/* the kernel refused; message says why */
 	SCNPM_RESULT_REFUSED = 4,	/* rule_add(): this sink cannot express the rule */
+	SCNPM_RESULT_RESTORED = 5,	/* ABI 1.1: applied again, unasked, after someone else
+					 * deleted it (a firewall reload, a flush, by hand);
+					 * only to a host with health_put (else: APPLIED) */
+};
+
+/* What the kernel holds for one instance, as sink->inspect() read it back. */
+enum scnpm_kernel_state {
+	SCNPM_KERNEL_UNKNOWN = 0,	/* the sink cannot tell */
+	SCNPM_KERNEL_PRESENT = 1,	/* the kernel holds the instance's rule or element */
+	SCNPM_KERNEL_ABSENT = 2,	/* it holds nothing for the instance */
+};
+
+/*
+ * ABI 1.1. Filled by sink->inspect(). The core zeroes it and sets size; the sink writes
+ * only the members that fit (SCNPM_HAS), so either side may be newer.
+ */
+struct scnpm_inspect {
+	uint32_t size;			/* sizeof(struct scnpm_inspect) as compiled by the core */
+	uint32_t state;			/* enum scnpm_kernel_state */
+	uint64_t cgroup_id;		/* the cgroup id the kernel's rule or element matches,
+					 * 0 when it holds none or the sink cannot tell */
+	uint64_t handle;		/* the rule's handle; 0 for an element or none */
+	uint64_t packets;		/* the rule's or element's counter, with has_counter */
+	uint64_t bytes;
+	uint32_t has_counter;		/* 1: packets and bytes are the kernel's counter */
+	uint32_t pending;		/* 1: the sink has a change of it on the way to the
+					 * kernel (state is what the kernel holds before it) */
+	const char *object;		/* what it is, for people: "rule inet filter out handle
+					 * 12", "element inet filter allowed 4711 : accept";
+					 * borrowed until the next call into the sink; NULL allowed */
+	/* append only */
 };
 
 struct scnpm_host;
@@ -170,6 +204,12 @@ struct scnpm_host {
 	void (*report)(const struct scnpm_host *h, const struct scnpm_rule *rule,
 		       const struct scnpm_event *unit, uint32_t result, const char *fmt, ...)
 		__attribute__((format(printf, 5, 6)));
+
+	/* ABI 1.1. From within the module's health() only: one item of its health, shown by
+	 * "scnpm status" ("watches", "restored"). key is [a-z0-9_]+, borrowed for the call;
+	 * keys ending in "_realtime_usec" are CLOCK_REALTIME time stamps, in "_usec"
+	 * durations, both in microseconds. */
+	void (*health_put)(const struct scnpm_host *h, const char *key, uint64_t value);
 	/* append only */
 };
 
@@ -211,7 +251,7 @@ struct scnpm_module {
 	 * other -errno on failure; the daemon then exits with an error. */
 	int (*flush)(void *state, const struct scnpm_rule *rule);
 
-	/* Added in scnpm 0.2 (read it only if SCNPM_HAS(desc, struct scnpm_module, check)).
+	/* ABI 1.1 (read it only if SCNPM_HAS(desc, struct scnpm_module, check)).
 	 * Sinks, optional. scnpm --check: would the kernel take what apply() would send for
 	 * rule and unit? unit is an example (a running unit's, or an existing cgroup where
 	 * none runs); text is rule->text, or a copy in which the cgroup paths that do not
@@ -221,6 +261,20 @@ struct scnpm_module {
 	 * returns -errno when the rule would fail, 0 when it would work. */
 	int (*check)(void *state, const struct scnpm_rule *rule, const char *text,
 		     const struct scnpm_event *unit);
+
+	/* ABI 1.1, optional for both (NULL: not offered); read only with SCNPM_HAS(). */
+
+	/* Sinks: read back from the kernel, now, what it holds for the instance apply() keys
+	 * as (rule, unit->manager, unit->uid, unit->unit). unit is the unit's state as the
+	 * core finds it now (cgroup path and id, STOPPED when it has none). Fills *ret. Must
+	 * not change what the sink holds or will send; takes bounded time (a netlink request
+	 * or two). 0; -ENOENT when the sink holds no such instance (ret still says what the
+	 * kernel holds, if the sink could look); other -errno when it could not look. */
+	int (*inspect)(void *state, const struct scnpm_rule *rule, const struct scnpm_event *unit,
+		       struct scnpm_inspect *ret);
+	/* Report the module's health, one host->health_put() per item (counters, time
+	 * stamps of the last repair). Must not change state. 0 or -errno. */
+	int (*health)(void *state);
 	/* append only */
 };
 

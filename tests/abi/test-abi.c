@@ -89,7 +89,8 @@ Test(abi, scnpm_host)
 	PIN(struct scnpm_host, option, 32, 8);
 	PIN(struct scnpm_host, emit, 40, 8);
 	PIN(struct scnpm_host, report, 48, 8);
-	PIN_SIZE(struct scnpm_host, 56);
+	PIN(struct scnpm_host, health_put, 56, 8);
+	PIN_SIZE(struct scnpm_host, 64);
 }
 
 Test(abi, scnpm_module)
@@ -109,8 +110,25 @@ Test(abi, scnpm_module)
 	PIN(struct scnpm_module, rule_remove, 72, 8);
 	PIN(struct scnpm_module, apply, 80, 8);
 	PIN(struct scnpm_module, flush, 88, 8);
-	PIN(struct scnpm_module, check, 96, 8); /* 0.2 */
-	PIN_SIZE(struct scnpm_module, 104);
+	PIN(struct scnpm_module, check, 96, 8);
+	PIN(struct scnpm_module, inspect, 104, 8);
+	PIN(struct scnpm_module, health, 112, 8);
+	PIN_SIZE(struct scnpm_module, 120);
+}
+
+Test(abi, scnpm_inspect)
+{
+	require_x86_64();
+	PIN(struct scnpm_inspect, size, 0, 4);
+	PIN(struct scnpm_inspect, state, 4, 4);
+	PIN(struct scnpm_inspect, cgroup_id, 8, 8);
+	PIN(struct scnpm_inspect, handle, 16, 8);
+	PIN(struct scnpm_inspect, packets, 24, 8);
+	PIN(struct scnpm_inspect, bytes, 32, 8);
+	PIN(struct scnpm_inspect, has_counter, 40, 4);
+	PIN(struct scnpm_inspect, pending, 44, 4);
+	PIN(struct scnpm_inspect, object, 48, 8);
+	PIN_SIZE(struct scnpm_inspect, 56);
 }
 
 /* Enum values travel as uint32_t between separately built objects: they never change. */
@@ -134,6 +152,11 @@ Test(abi, enums)
 	cr_expect(eq(int, SCNPM_RESULT_SKIPPED, 2));
 	cr_expect(eq(int, SCNPM_RESULT_FAILED, 3));
 	cr_expect(eq(int, SCNPM_RESULT_REFUSED, 4));
+	cr_expect(eq(int, SCNPM_RESULT_RESTORED, 5));
+
+	cr_expect(eq(int, SCNPM_KERNEL_UNKNOWN, 0));
+	cr_expect(eq(int, SCNPM_KERNEL_PRESENT, 1));
+	cr_expect(eq(int, SCNPM_KERNEL_ABSENT, 2));
 }
 
 /* SCNPM_HAS() is how a reader copes with an older, shorter struct. */

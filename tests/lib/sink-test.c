@@ -8,6 +8,10 @@
  * Options: log=PATH (required; the held state goes to PATH.held), refuse=SUBSTRING
  * (refuse rules whose text contains it), fail=SUBSTRING (report FAILED when applying
  * them), missing=NAME (flush() of that chain says -ENOENT).
+ *
+ * inspect() answers from what it holds (its "kernel"), with the cgroup id each instance
+ * was applied for; health() reports how many instances it holds and how often it was
+ * asked to inspect.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +27,7 @@ struct instance {
 	uint32_t manager, uid;
 	char *unit;
 	char *text;
+	uint64_t cgroup_id;
 };
 
 struct test_sink {
@@ -32,6 +37,8 @@ struct test_sink {
 	const char *refuse, *fail, *missing;
 	struct instance *inst;
 	size_t n_inst;
+	uint64_t n_inspected;
+	char object[512];
 };
 
 static void test_sink_write_held(struct test_sink *s)
@@ -173,6 +180,7 @@ static int test_sink_apply(void *state, const struct scnpm_event *u,
 				.uid = u->uid,
 				.unit = strdup(u->unit),
 				.text = text,
+				.cgroup_id = u->cgroup_id,
 			};
 		}
 		s->host->report(s->host, rule, u, SCNPM_RESULT_APPLIED, NULL);
@@ -192,6 +200,41 @@ static int test_sink_flush(void *state, const struct scnpm_rule *rule)
 	return 0;
 }
 
+static int test_sink_inspect(void *state, const struct scnpm_rule *rule,
+			     const struct scnpm_event *u, struct scnpm_inspect *ret)
+{
+	struct test_sink *s = state;
+
+	s->n_inspected++;
+	for (size_t i = 0; i < s->n_inst; i++) {
+		struct instance *x = &s->inst[i];
+
+		if (x->rule != rule || x->manager != u->manager || x->uid != u->uid ||
+		    strcmp(x->unit, u->unit) != 0)
+			continue;
+		snprintf(s->object, sizeof(s->object), "test %s", x->text);
+		ret->state = SCNPM_KERNEL_PRESENT;
+		ret->cgroup_id = x->cgroup_id;
+		ret->has_counter = 1;
+		ret->packets = 7;
+		ret->bytes = 700;
+		ret->object = s->object;
+		return 0;
+	}
+	ret->state = SCNPM_KERNEL_ABSENT;
+	return -ENOENT;
+}
+
+static int test_sink_health(void *state)
+{
+	struct test_sink *s = state;
+
+	s->host->health_put(s->host, "instances", s->n_inst);
+	s->host->health_put(s->host, "inspected", s->n_inspected);
+	s->host->health_put(s->host, "Bad Key", 1); /* refused by the host */
+	return 0;
+}
+
 static const char *const test_sink_options[] = { "log", "refuse", "fail", "missing", NULL };
 
 SCNPM_MODULE_DEFINE = {
@@ -207,4 +250,6 @@ SCNPM_MODULE_DEFINE = {
 	.rule_remove = test_sink_rule_remove,
 	.apply = test_sink_apply,
 	.flush = test_sink_flush,
+	.inspect = test_sink_inspect,
+	.health = test_sink_health,
 };
