@@ -4,18 +4,20 @@
  *
  * apply(), rule_remove() and the notifications only record what should be and mark it
  * dirty; the sync runs once per loop iteration (a defer source after the core's
- * normal-priority work), so everything that became due in one iteration goes out as one
- * nft transaction: a SIGHUP that edits a rule adds the new form and deletes the old one
- * together, with no moment with neither or both.
+ * normal-priority work), so everything that became due in one iteration goes out
+ * together: one nft transaction with every add, then the deletes, as batches of our own
+ * that the kernel refuses if the ruleset changed since we decided on them (nft-del.c).
+ * A SIGHUP that edits a rule adds the new form before it deletes the old one: for a
+ * moment both are there, never neither.
  *
  * For each dirty instance the plan is one of:
  *   unchanged  the rule in the kernel has the tag wanted: nothing is sent (same handle,
  *              same counters, same place in the chain);
  *   adopt      a tagged rule found in the ruleset (an earlier run's, or ours whose
  *              handle we missed) is exactly the one wanted: take its handle;
- *   replace    delete the old rule (if any), add the wanted one (if any).
+ *   replace    add the wanted one (if any), delete the old rule (if any).
  * One failing command aborts a whole nft transaction, and nft's error output does not
- * reliably say which command it was: then every instance is retried on its own, so each
+ * reliably say which command it was: then every add is retried on its own, so each
  * gets its own result and the good ones get applied.
  */
 #include <errno.h>
@@ -84,7 +86,7 @@ static int on_sweep(sd_event_source *source, uint64_t usec, void *userdata)
 
 		if (r->taken)
 			continue;
-		if (nft_sink_queue_delete(s, r->family, r->table, r->chain, r->handle) >= 0)
+		if (nft_sink_queue_delete(s, r->family, r->table, r->chain, r->handle, r->tag) >= 0)
 			n++;
 	}
 	nft_seen_done(&s->seen);
@@ -131,9 +133,9 @@ int nft_sink_add_sources(struct nft_sink *s)
 /* ---- deletes no instance holds ---- */
 
 int nft_sink_queue_delete(struct nft_sink *s, int family, const char *table, const char *chain,
-			  uint64_t handle)
+			  uint64_t handle, uint64_t tag)
 {
-	struct nft_del d = {.family = family, .handle = handle};
+	struct nft_del d = {.family = family, .handle = handle, .tag = tag};
 
 	if (!nft_family_name(family))
 		return -EINVAL;
@@ -167,30 +169,6 @@ void nft_sink_dels_done(struct nft_sink *s)
 	free(s->dels);
 	s->dels = NULL;
 	s->n_dels = s->cap_dels = 0;
-}
-
-static int cmd_delete(struct nft_sink *s, int family, const char *table, const char *chain,
-		      uint64_t handle)
-{
-	return nft_cmd_delete_rule(&s->cmd, nft_family_name(family), table, chain, handle);
-}
-
-/* A delete on its own, after a batch failed. Gone already is fine. */
-static void delete_alone(struct nft_sink *s, int family, const char *table, const char *chain,
-			 uint64_t handle)
-{
-	_cleanup_free_ char *summary = NULL;
-	const char *err = NULL;
-
-	nft_buf_reset(&s->cmd);
-	if (cmd_delete(s, family, table, chain, handle) < 0)
-		return;
-	if (nft_sink_run(s, nft_buf_str(&s->cmd), NULL, 0, &err) >= 0 ||
-	    nft_error_classify(err) == NFT_ERROR_NOENT)
-		return;
-	(void)nft_error_summary(err, &summary);
-	scnpm_warning(s->host, "Failed to delete rule handle %" PRIu64 " of chain %s %s %s: %s",
-		      handle, nft_family_name(family), table, chain, summary ?: "nft failed");
 }
 
 /* ---- resync: what of ours is in the kernel ---- */
@@ -345,32 +323,15 @@ static void committed(struct nft_sink *s, struct nft_op *op, uint64_t new_handle
 		set_result(i, SCNPM_RESULT_APPLIED, deleted ? "withdrawn" : "nothing to withdraw");
 }
 
-/* One instance in its own transactions: its delete, then its add. */
+/* One instance's add in a transaction of its own. */
 static void op_alone(struct nft_sink *s, struct nft_op *op)
 {
 	struct nft_instance *i = op->i;
 	struct nft_expect e = {
 	    .family = i->family, .table = i->table, .chain = i->chain, .owner = i, .tag = i->want_tag};
-	_cleanup_free_ char *summary = NULL;
 	const char *err = NULL;
 	int r;
 
-	if (op->old_handle != 0) {
-		nft_buf_reset(&s->cmd);
-		r = cmd_delete(s, i->family, i->table, i->chain, op->old_handle);
-		if (r >= 0)
-			r = nft_sink_run(s, nft_buf_str(&s->cmd), NULL, 0, &err);
-		if (r < 0 && nft_error_classify(err) != NFT_ERROR_NOENT) {
-			undo_delete(s, op);
-			unadopt(s, op);
-			(void)nft_error_summary(err, &summary);
-			/* adding now would leave two instances */
-			set_result(i, SCNPM_RESULT_FAILED,
-				   "failed to withdraw the previous instance (handle %" PRIu64 "): %s",
-				   op->old_handle, summary ?: "nft failed");
-			return;
-		}
-	}
 	if (!op->add) {
 		committed(s, op, 0);
 		return;
@@ -418,12 +379,28 @@ static void finish(struct nft_sink *s, struct nft_op *op, size_t *n_restored)
 		nft_instances_remove(&s->instances, i);
 }
 
+/* The deletes of this sync: what was queued, then each replaced instance's old rule. */
+static struct nft_del *take_dels(struct nft_sink *s, size_t extra, size_t *ret_n)
+{
+	struct nft_del *d = s->dels;
+
+	if (s->cap_dels < s->n_dels + extra) {
+		d = realloc(s->dels, (s->n_dels + extra + 1) * sizeof(*d));
+		if (!d)
+			return NULL;
+	}
+	*ret_n = s->n_dels;
+	s->dels = NULL;
+	s->n_dels = s->cap_dels = 0;
+	return d;
+}
+
 int nft_sink_sync(struct nft_sink *s)
 {
 	_cleanup_free_ struct nft_op *ops = NULL;
 	_cleanup_free_ struct nft_expect *expect = NULL;
-	_cleanup_free_ struct nft_del *dels = NULL;
-	size_t n_ops = 0, n_expect = 0, n_cmds = 0, n_dels, n_restored = 0;
+	struct nft_del *dels;
+	size_t n_ops = 0, n_expect = 0, n_dels = 0, n_restored = 0;
 	const char *err = NULL;
 	int r;
 
@@ -441,17 +418,18 @@ int nft_sink_sync(struct nft_sink *s)
 		scnpm_warning(s->host, "Out of memory, retrying on the next change");
 		return -ENOMEM;
 	}
+	/* Taken out of the queue: what is queued meanwhile waits for the next sync. While
+	 * they are sent, notifications that one is gone settle it (s->inflight). */
+	dels = take_dels(s, s->instances.n_dirty, &n_dels);
+	if (!dels) {
+		scnpm_warning(s->host, "Out of memory, retrying on the next change");
+		return -ENOMEM;
+	}
+	s->inflight = dels;
+	s->n_inflight = n_dels;
 
-	/* One batch: the deletes no instance holds, then per instance its delete and add. */
+	/* One transaction with every add. */
 	nft_buf_reset(&s->cmd);
-	/* Taken out of the queue: notifications read while this batch runs must not
-	 * touch them (they are sent), and what is queued meanwhile waits for the next. */
-	dels = TAKE_PTR(s->dels);
-	n_dels = s->n_dels;
-	s->n_dels = s->cap_dels = 0;
-	for (size_t k = 0; k < n_dels; k++)
-		if (cmd_delete(s, dels[k].family, dels[k].table, dels[k].chain, dels[k].handle) >= 0)
-			n_cmds++;
 	while (nft_instances_first_dirty(&s->instances)) {
 		struct nft_instance *i = nft_instances_first_dirty(&s->instances);
 		struct nft_op *op = &ops[n_ops++];
@@ -460,17 +438,24 @@ int nft_sink_sync(struct nft_sink *s)
 		*op = (struct nft_op){.i = i, .expect_idx = -1};
 		plan(s, op);
 		if (op->old_handle != 0) {
-			r = cmd_delete(s, i->family, i->table, i->chain, op->old_handle);
-			if (r < 0) {
+			char *table = strdup(i->table), *chain = strdup(i->chain);
+
+			if (!table || !chain) {
+				free(table);
+				free(chain);
 				undo_delete(s, op);
+				unadopt(s, op);
 				op->add = 0;
-				op->adopt = NULL;
-				set_result(i, SCNPM_RESULT_FAILED, "cannot build the nft command: %s",
-					   strerror(-r));
 				op->old_handle = 0;
+				set_result(i, SCNPM_RESULT_FAILED, "out of memory");
 				continue;
 			}
-			n_cmds++;
+			dels[n_dels++] = (struct nft_del){.family = i->family,
+							  .table = table,
+							  .chain = chain,
+							  .handle = op->old_handle,
+							  .tag = op->old_tag};
+			s->n_inflight = n_dels;
 		}
 		if (op->add) {
 			r = nft_cmd_add_text(&s->cmd, i->want);
@@ -488,46 +473,39 @@ int nft_sink_sync(struct nft_sink *s)
 			    .tag = i->want_tag,
 			};
 			op->expect_idx = (ssize_t)n_expect++;
-			n_cmds++;
 		}
 	}
 
-	r = n_cmds > 0 ? nft_sink_run(s, nft_buf_str(&s->cmd), expect, n_expect, &err) : 0;
+	r = n_expect > 0 ? nft_sink_run(s, nft_buf_str(&s->cmd), expect, n_expect, &err) : 0;
 	if (r >= 0) {
 		for (size_t k = 0; k < n_ops; k++)
 			committed(s, &ops[k],
 				  ops[k].expect_idx >= 0 ? expect[ops[k].expect_idx].handle : 0);
-	} else {
+	} else if (n_expect == 1) {
+		/* The transaction was that one add: its error is that instance's result; the
+		 * others (unchanged, adopted, only a delete) sent nothing. */
 		for (size_t k = 0; k < n_ops; k++)
-			undo_delete(s, &ops[k]);
-		if (n_cmds == 1 && n_expect == 1) {
-			/* The batch was that one add: its error is that instance's result; the
-			 * others (unchanged, adopted, nothing to withdraw) sent nothing. */
-			for (size_t k = 0; k < n_ops; k++)
-				if (ops[k].expect_idx >= 0)
-					add_failed(s, &ops[k], err);
-				else
-					committed(s, &ops[k], 0);
-		} else {
-			scnpm_debug(s->host, "Batch of %zu nft command(s) failed, retrying one by one",
-				    n_cmds);
-			for (size_t k = 0; k < n_dels; k++)
-				delete_alone(s, dels[k].family, dels[k].table, dels[k].chain,
-					     dels[k].handle);
-			for (size_t k = 0; k < n_ops; k++) {
-				struct nft_op *op = &ops[k];
-
-				if (op->i->handle == op->old_handle && op->old_handle != 0)
-					nft_instances_set_handle(&s->instances, op->i, 0, 0);
-				op_alone(s, op);
-			}
-		}
+			if (ops[k].expect_idx >= 0)
+				add_failed(s, &ops[k], err);
+			else
+				committed(s, &ops[k], 0);
+	} else {
+		scnpm_debug(s->host, "Transaction of %zu nft add(s) failed, retrying one by one",
+			    n_expect);
+		for (size_t k = 0; k < n_ops; k++)
+			op_alone(s, &ops[k]);
 	}
 
+	/* Then the deletes: the old rules of replaced instances, removed directives',
+	 * leftovers. Whatever became of the adds, the old rules are stale. */
+	(void)nft_sink_delete(s, dels, n_dels);
+	s->inflight = NULL;
+	s->n_inflight = 0;
 	for (size_t k = 0; k < n_dels; k++) {
 		free(dels[k].table);
 		free(dels[k].chain);
 	}
+	free(dels);
 
 	for (size_t k = 0; k < n_ops; k++)
 		finish(s, &ops[k], &n_restored);

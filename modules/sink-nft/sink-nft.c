@@ -73,18 +73,26 @@ static void nft_sink_on_lost(struct nft_sink *s)
 	nft_sink_schedule(s);
 }
 
-/* Queued deletes (of removed directives' rules, of leftovers) of rules that are gone
- * already: never sent, as their handle may be someone else's in a rebuilt table. */
+static int nft_del_gone(const struct nft_del *d, const struct nft_notify *n)
+{
+	return d->handle != 0 && d->family == n->family && strcmp(d->table, n->table) == 0 &&
+	       (n->type == NFT_NOTIFY_DELTABLE ||
+		(n->type == NFT_NOTIFY_DELCHAIN && strcmp(d->chain, n->chain) == 0) ||
+		(n->type == NFT_NOTIFY_DELRULE && d->handle == n->handle));
+}
+
+/* Queued deletes (of removed directives' rules, of leftovers) and those being sent, of
+ * rules that are gone already: never sent, as their handle may be someone else's in a
+ * rebuilt table. */
 static void nft_sink_forget_dels(struct nft_sink *s, const struct nft_notify *n)
 {
+	for (size_t k = 0; k < s->n_inflight; k++)
+		if (nft_del_gone(&s->inflight[k], n))
+			s->inflight[k].handle = 0;
 	for (size_t k = 0; k < s->n_dels;) {
 		struct nft_del *d = &s->dels[k];
-		int gone = d->family == n->family && strcmp(d->table, n->table) == 0 &&
-			   (n->type == NFT_NOTIFY_DELTABLE ||
-			    (n->type == NFT_NOTIFY_DELCHAIN && strcmp(d->chain, n->chain) == 0) ||
-			    (n->type == NFT_NOTIFY_DELRULE && d->handle == n->handle));
 
-		if (!gone) {
+		if (!nft_del_gone(d, n)) {
 			k++;
 			continue;
 		}
@@ -165,6 +173,7 @@ static int nft_sink_on_msg(const struct nlmsghdr *nlh, void *userdata)
 		}
 		break;
 	case NFT_NOTIFY_NEWGEN:
+		s->genid = n.gen_id;
 		if (s->lost != NFT_SINK_LOST_NONE) {
 			if (s->expect && s->expect_state == 0 &&
 			    (s->nft_portid ? n.portid == s->nft_portid
@@ -253,6 +262,8 @@ static void nft_sink_done(void *state)
 	sd_event_source_disable_unref(s->sweep_source);
 	if (s->mon)
 		mnl_socket_close(s->mon);
+	if (s->del_nl)
+		mnl_socket_close(s->del_nl);
 	if (s->nft)
 		nft_ctx_free(s->nft);
 	nft_instances_done(&s->instances);
@@ -323,6 +334,15 @@ static int nft_sink_init(const struct scnpm_host *h, void **ret_state)
 		    h, r,
 		    "Failed to subscribe to nftables notifications (needs CAP_NET_ADMIN): %m");
 	}
+
+	r = nft_sink_open_del_socket(s);
+	if (r < 0) {
+		nft_sink_done(s);
+		return scnpm_error_errno(h, r, "Failed to open a netlink socket for nf_tables: %m");
+	}
+	/* The generation the first deletes are decided on; NEWGEN keeps it current. */
+	if (nft_sink_get_genid(s, &s->genid) < 0)
+		s->genid = 0; /* the first deletes read the ruleset first */
 
 	*ret_state = s;
 	return 0;
@@ -484,7 +504,7 @@ static void queue_instance_delete(struct nft_instance *i, void *userdata)
 	struct nft_sink *s = userdata;
 
 	if (i->handle != 0 &&
-	    nft_sink_queue_delete(s, i->family, i->table, i->chain, i->handle) < 0)
+	    nft_sink_queue_delete(s, i->family, i->table, i->chain, i->handle, i->tag) < 0)
 		scnpm_warning(s->host,
 			      "Out of memory, not withdrawing rule handle %" PRIu64 " of chain %s",
 			      i->handle, i->chain);

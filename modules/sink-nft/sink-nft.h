@@ -8,6 +8,7 @@
  *   nft-sync.c   the sync: plan (unchanged, adopt, delete, add), one transaction, the
  *                one-by-one fallback, reports, restores, the start-up adoption and sweep;
  *   nft-run.c    the libnftables context: running a batch, learning its handles;
+ *   nft-del.c    deletes by handle as our own batches, checked against the generation;
  *   nft-check.c  scnpm --check: dry runs of what apply() would send.
  */
 
@@ -34,7 +35,9 @@ enum nft_sink_lost_state {
 struct nft_del {
 	int family;
 	char *table, *chain; /* owned, unquoted */
-	uint64_t handle;
+	uint64_t handle;     /* 0: settled (deleted, or known gone) */
+	uint64_t tag;	     /* the tag it carries, 0 when not known */
+	int err;	     /* nft-del.c: this delete's ack */
 };
 
 struct nft_sink {
@@ -51,6 +54,14 @@ struct nft_sink {
 	struct nft_instances instances;
 	struct nft_del *dels;
 	size_t n_dels, cap_dels;
+	/* The deletes being sent (nft-del.c): a notification that one of them is gone
+	 * settles it there too. */
+	struct nft_del *inflight;
+	size_t n_inflight;
+	struct mnl_socket *del_nl; /* our own nf_tables batches: the deletes */
+	uint32_t del_seq;
+	uint32_t genid; /* of the last NEWGEN read; 0 before the first */
+	uint64_t n_del_refused; /* delete batches the kernel refused: the ruleset had moved on */
 
 	/* Tagged rules found in the kernel and not (yet) adopted: at start, after a resync. */
 	struct nft_seen_list seen;
@@ -94,6 +105,15 @@ int nft_sink_new_ctx(struct nft_sink *s);
 int nft_sink_run(struct nft_sink *s, const char *cmds, struct nft_expect *e, size_t n,
 		 const char **ret_err);
 
+/* nft-del.c */
+int nft_sink_open_del_socket(struct nft_sink *s);
+/* The ruleset's generation now (NFT_MSG_GETGEN). 0 or -errno. */
+int nft_sink_get_genid(struct nft_sink *s, uint32_t *ret);
+/* Delete the rules d[0..n) (the caller keeps the entries and their strings), each
+ * batch refused by the kernel if the ruleset changed since it was decided on. What
+ * cannot be decided is queued again. Returns how many were deleted or found gone. */
+size_t nft_sink_delete(struct nft_sink *s, struct nft_del *d, size_t n);
+
 /* sink-nft.c */
 int nft_sink_drain(struct nft_sink *s);
 
@@ -101,7 +121,7 @@ int nft_sink_drain(struct nft_sink *s);
 void nft_sink_schedule(struct nft_sink *s);
 int nft_sink_sync(struct nft_sink *s);
 int nft_sink_queue_delete(struct nft_sink *s, int family, const char *table, const char *chain,
-			  uint64_t handle);
+			  uint64_t handle, uint64_t tag);
 void nft_sink_dels_done(struct nft_sink *s);
 int nft_sink_add_sources(struct nft_sink *s);
 

@@ -129,6 +129,23 @@ size_t count_rules(const char *needle)
 	return k;
 }
 
+size_t foreign_rules_up_to_handle(uint64_t h)
+{
+	uint64_t handles[64];
+	size_t n;
+
+	nft_ok("flush ruleset\nadd table inet scnpmt\nadd chain inet scnpmt c\n");
+	for (int k = 0;; k++) {
+		cr_assert(lt(int, k, 32));
+		nft_ok("add rule inet scnpmt c tcp dport %d accept comment \"foreign\"", 1000 + k);
+		n = list_rules(NULL, handles, 64);
+		if (handles[n - 1] >= h)
+			break;
+	}
+	cr_assert(eq(u64, handles[n - 1], h));
+	return n;
+}
+
 void setup(void)
 {
 	int (*init)(const struct scnpm_host *, void **);

@@ -45,6 +45,9 @@ void nft_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The rules of chain c as nft lists them (with handles); returns how many. */
 size_t list_rules(char lines[][512], uint64_t *handles, size_t max);
 size_t count_rules(const char *needle);
+/* Replace the ruleset (table scnpmt, chain c, rebuilt) and add rules commented "foreign"
+ * until one has handle h, as a reload that renumbers the table does; returns how many. */
+size_t foreign_rules_up_to_handle(uint64_t h);
 /* The ruleset's generation: one more per committed transaction. */
 uint32_t ruleset_gen(void);
 
