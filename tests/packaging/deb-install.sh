@@ -8,7 +8,8 @@
 # (the container has no network, so nothing can come from elsewhere), the maintainer
 # scripts dh_installsystemd generated enable and start the shipped unit, "systemctl
 # enable --now scnpm" runs it on /etc/nftables.conf with the packaged default modules,
-# a rule follows a restarted service, and "apt-get purge" leaves nothing behind.
+# a rule follows a restarted service, reinstalling a module package restarts the daemon
+# (dpkg trigger), and "apt-get purge" leaves nothing behind.
 #
 # The build skips the test suite (DEB_BUILD_OPTIONS=nocheck): the suite this test is
 # part of is that suite.
@@ -23,7 +24,7 @@ done
 [ -f "$TB_SOURCE_DIR/debian/control" ] || tb_missing "no debian/control in '$TB_SOURCE_DIR'"
 [ -n "${SCNPM_VERSION:-}" ] || tb_missing "SCNPM_VERSION is not set (run through 'meson test')"
 id nobody >/dev/null 2>&1 || tb_missing "no user 'nobody' to build as"
-tap_plan 12
+tap_plan 13
 
 TB_WRITABLE_USR=1
 TB_SCNPM_UNIT=scnpm.service
@@ -113,6 +114,19 @@ tap_check "a running service gets its rule" tb_wait tb_allowed app.service 7001
 tb_exec systemctl restart app.service
 tap_check "the rule follows the service across a restart" \
 	eval 'tb_wait tb_allowed app.service 7001 && ! tb_stale_rules inet filter whitelist'
+
+# A module upgrade (here: the same package again) restarts the daemon, through the
+# scnpm-modules trigger, so it runs the new module; the rule is adopted across it.
+module_upgrade_restarts() {
+	local before after
+
+	before=$(tb_exec systemctl show -P MainPID scnpm.service)
+	logged tb_exec sh -c 'cd /opt/tb/debs && DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall ./scnpm-sink-nft_*.deb' || return 1
+	tb_wait eval 'tb_scnpm_running && after=$(tb_exec systemctl show -P MainPID scnpm.service) && [ "$after" != 0 ] && [ "$after" != "$before" ]' ||
+		{ echo "# MainPID still $before"; return 1; }
+	tb_wait tb_allowed app.service 7001
+}
+tap_check "reinstalling a module package restarts scnpm (dpkg trigger), the rule stays" module_upgrade_restarts
 
 TB_EXPECT_DAEMON=""
 purge() {
