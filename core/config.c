@@ -261,33 +261,103 @@ static bool identifier_is_valid(const char *s)
 	return *s != '\0';
 }
 
+/* "gate" or "gate:OPTION,OPTION": see config.h. */
+static int parse_gate(struct rule *r, const char *q, const char *file, unsigned line,
+		      char **ret_error)
+{
+	_cleanup_free_ char *opts = NULL;
+	char *save = NULL;
+
+	if (r->gated)
+		return set_error(ret_error, -EINVAL, file, line, "more than one gate qualifier");
+	r->gated = true;
+	if (streq(q, "gate"))
+		return 0;
+	opts = strdup(q + strlen("gate:"));
+	if (!opts)
+		return -ENOMEM;
+	for (char *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		_cleanup_free_ char *esc = NULL;
+		uint64_t usec;
+
+		if (streq(o, "thaw"))
+			r->gate_keep_frozen = false;
+		else if (streq(o, "keep-frozen"))
+			r->gate_keep_frozen = true;
+		else if (parse_duration_usec(o, &usec) >= 0 && usec > 0 &&
+			 usec <= GATE_DEADLINE_MAX_USEC)
+			r->gate_deadline_usec = usec;
+		else {
+			esc = cescape_trunc(o, 32);
+			return set_error(ret_error, -EINVAL, file, line,
+					 "invalid gate option '%s' (expected a deadline from 1us to 60s "
+					 "such as 200ms, 'thaw' or 'keep-frozen')",
+					 esc ?: "");
+		}
+	}
+	if (!*opts || q[strlen(q) - 1] == ',')
+		return set_error(ret_error, -EINVAL, file, line,
+				 "empty gate option (write 'gate/' or 'gate:OPTION,.../')");
+	return 0;
+}
+
+/* One qualifier word: which managers' units, or the gate. */
+static int parse_qualifier(struct rule *r, const char *q, bool *have_manager, const char *file,
+			   unsigned line, char **ret_error)
+{
+	_cleanup_free_ char *esc = NULL;
+	const char *u;
+
+	if (streq(q, "gate") || startswith(q, "gate:"))
+		return parse_gate(r, q, file, line, ret_error);
+	if (*have_manager) {
+		esc = cescape_trunc(q, 64);
+		return set_error(ret_error, -EINVAL, file, line,
+				 "more than one manager qualifier ('%s/' after another)", esc ?: "");
+	}
+	*have_manager = true;
+	if (streq(q, "system"))
+		r->manager = SCNPM_MANAGER_SYSTEM;
+	else if (streq(q, "any"))
+		r->any_manager = true;
+	else if (streq(q, "user"))
+		r->manager = SCNPM_MANAGER_USER;
+	else if ((u = startswith(q, "user@")) && safe_atou32(u, &r->uid) >= 0) {
+		r->manager = SCNPM_MANAGER_USER;
+		r->has_uid = true;
+	} else {
+		esc = cescape_trunc(q, 64);
+		return set_error(ret_error, -EINVAL, file, line,
+				 "unknown manager qualifier '%s/' (use system/, user/, user@UID/ or "
+				 "any/; gate/ or gate:OPTIONS/ for a gate)",
+				 esc ?: "");
+	}
+	return 0;
+}
+
 static int parse_unit_spec(struct rule *r, const char *file, unsigned line, char **ret_error)
 {
-	const char *slash = strchr(r->unit_spec, '/');
+	const char *slash = strrchr(r->unit_spec, '/');
 	_cleanup_free_ char *esc = NULL;
+	bool have_manager = false;
+	int k;
 
 	r->pattern = r->unit_spec;
 	r->manager = SCNPM_MANAGER_ANY;
 	if (slash) {
+		/* qualifiers: every '/'-separated word before the unit, in any order */
 		_cleanup_free_ char *q = strndup(r->unit_spec, (size_t)(slash - r->unit_spec));
-		const char *u;
+		char *save = NULL;
 
 		if (!q)
 			return -ENOMEM;
-		if (streq(q, "system"))
-			r->manager = SCNPM_MANAGER_SYSTEM;
-		else if (streq(q, "any"))
-			r->any_manager = true;
-		else if (streq(q, "user"))
-			r->manager = SCNPM_MANAGER_USER;
-		else if ((u = startswith(q, "user@")) && safe_atou32(u, &r->uid) >= 0) {
-			r->manager = SCNPM_MANAGER_USER;
-			r->has_uid = true;
-		} else {
-			esc = cescape_trunc(q, 64);
+		if (*q == '\0' || strstr(q, "//") || *q == '/' || q[strlen(q) - 1] == '/')
 			return set_error(ret_error, -EINVAL, file, line,
-					 "unknown manager qualifier '%s/' (use system/, user/, user@UID/ or any/)",
-					 esc ?: "");
+					 "empty qualifier before the unit name");
+		for (char *w = strtok_r(q, "/", &save); w; w = strtok_r(NULL, "/", &save)) {
+			k = parse_qualifier(r, w, &have_manager, file, line, ret_error);
+			if (k < 0)
+				return k;
 		}
 		r->pattern = slash + 1;
 	}
@@ -301,6 +371,28 @@ static int parse_unit_spec(struct rule *r, const char *file, unsigned line, char
 	}
 	r->is_glob = strpbrk(r->pattern, "*?[") != NULL;
 	return 0;
+}
+
+/* A gated literal rule must name the unit's own cgroup: the gate closes on that cgroup
+ * only, never on another unit's. */
+static int check_gate_literal(const struct rule *r, const char *file, unsigned line,
+			      char **ret_error)
+{
+	_cleanup_free_ char *esc = NULL;
+
+	if (!r->gated || !rule_is_literal(r))
+		return 0;
+	STRV_FOREACH(p, r->cgroup_paths) {
+		const char *last = strrchr(*p, '/');
+
+		if (rule_pattern_matches(r, last ? last + 1 : *p))
+			return 0;
+	}
+	esc = cescape_trunc(r->pattern, 64);
+	return set_error(ret_error, -EINVAL, file, line,
+			 "gated directive names no cgroup of unit '%s' (the gate freezes the unit's "
+			 "own cgroup: name it after 'cgroupv2 level', or use %s)",
+			 esc ?: "", SCNPM_PLACEHOLDER_CGROUP);
 }
 
 /* "[add [rule|element]] FAMILY TABLE NAME BODY" → the fields of r. */
@@ -425,6 +517,11 @@ static int config_add_directive(struct config *c, const char *file, unsigned lin
 					 "unit names separated by '/', relative to the cgroup2 root)",
 					 esc ?: "");
 		}
+	}
+	k = check_gate_literal(r, file, line, ret_error);
+	if (k < 0) {
+		rule_free(r);
+		return k;
 	}
 
 	r->pub = (struct scnpm_rule){
@@ -616,8 +713,8 @@ int config_parse_stream(struct config *c, FILE *f, const char *name, char **ret_
 		if (!strneq(p, "::", 2) || (p[2] != '\0' && p[2] != ' ' && p[2] != '\t'))
 			continue;
 		{
-			/* a qualifier is not part of the NAME.TYPE shape test */
-			const char *slash = memchr(u, '/', unit_len);
+			/* qualifiers are not part of the NAME.TYPE shape test */
+			const char *slash = memrchr(u, '/', unit_len);
 			const char *shape = slash ? slash + 1 : u;
 
 			if (!looks_like_unit(shape, unit_len - (size_t)(shape - u)))

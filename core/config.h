@@ -12,6 +12,12 @@
  * means: "system/", "user/" (any user manager), "user@UID/" or "any/" (all of them).
  * '/' never occurs in unit names, so a qualified name cannot be mistaken for a unit.
  *
+ * A gate qualifier, "gate/" or "gate:OPTION[,OPTION]/", before or after the manager's,
+ * gates the directive: a new cgroup of a unit it matches is frozen until every gated
+ * directive for it is in the kernel (gate.h). OPTIONs: a deadline ("200ms", "1s",
+ * "500us") and what to do when it passes or the rule fails: "thaw" (the default) or
+ * "keep-frozen". The original tool reads such a line as a unit that never runs.
+ *
  * Two kinds of directive, by what decides whether they are in the kernel:
  *  - literal: the text names its cgroup(s) ("socket cgroupv2 level 2 \"system.slice/
  *    a.service\""): in place, with the cgroups' current ids, exactly while they all
@@ -47,6 +53,9 @@ struct rule {
 	bool any_manager;	/* "any/": unit-bound instances in every manager */
 	bool is_glob;
 	bool templated;		/* text has placeholders: one instance per unit */
+	bool gated;		/* "gate/": a new cgroup waits frozen for the rule (gate.h) */
+	bool gate_keep_frozen;	/* "gate:keep-frozen/": not thawed while the rule is not in */
+	uint64_t gate_deadline_usec;	/* "gate:200ms/"; 0: the daemon's --gate-deadline */
 	char **cgroup_paths;	/* literal rules: the cgroups the text names; NULL: unit-bound */
 
 	char *text, *family, *table, *name, *body, *file;
@@ -56,6 +65,10 @@ struct rule {
 	uint64_t generation;	/* reload generation that added it */
 	unsigned mark;		/* scratch for one pass over rules (dedup), owned by the pass */
 };
+
+/* Gate deadlines a directive may ask for: a longer one holds a unit's start back that
+ * long when a sink never answers. */
+#define GATE_DEADLINE_MAX_USEC (60ULL * 1000ULL * 1000ULL)
 
 static inline bool rule_is_literal(const struct rule *r)
 {

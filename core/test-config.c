@@ -128,6 +128,17 @@ static const struct error_case error_cases[] = {
 	{ "# a.service :: add rule inet f c socket cgroupv2 level %{level} %{cgroups} accept\n",
 	  "unknown placeholder '%{cgroups}' (known: %{cgroup}, %{level}, %{unit})", "t.conf:1: " },
 	{ "# a.service :: add rule inet f c meta mark %{ accept\n", "unknown placeholder '%{'", "t.conf:1: " },
+	/* gates */
+	{ "# gate:soon/a.service :: add rule inet f c drop\n", "invalid gate option 'soon'", "t.conf:1: " },
+	{ "# gate:0ms/a.service :: add rule inet f c drop\n", "invalid gate option '0ms'", "t.conf:1: " },
+	{ "# gate:61s/a.service :: add rule inet f c drop\n", "invalid gate option '61s'", "t.conf:1: " },
+	{ "# gate:/a.service :: add rule inet f c drop\n", "empty gate option", "t.conf:1: " },
+	{ "# gate:1s,/a.service :: add rule inet f c drop\n", "empty gate option", "t.conf:1: " },
+	{ "# gate/gate/a.service :: add rule inet f c drop\n", "more than one gate qualifier", "t.conf:1: " },
+	{ "# user/system/a.service :: add rule inet f c drop\n", "more than one manager qualifier", "t.conf:1: " },
+	{ "# gate//a.service :: add rule inet f c drop\n", "empty qualifier", "t.conf:1: " },
+	{ "\n# gate/a.service :: add rule inet f c socket cgroupv2 level 2 \"system.slice/b.service\" drop\n",
+	  "gated directive names no cgroup of unit 'a.service'", "t.conf:2: " },
 };
 
 /* One run reports every bad directive, in order, and keeps the good ones. */
@@ -383,6 +394,58 @@ Test(config, patterns_and_qualifiers)
 	cr_assert(not(c->rules[0]->templated));
 	cr_assert(c->rules[1]->is_glob);
 	config_free(c);
+}
+
+/* Gate qualifiers, alone or with a manager's, in either order; the original tool's lines
+ * stay ungated. */
+Test(config, gates)
+{
+	static const char text[] =
+	    "# a.service :: add rule inet f c drop\n"
+	    "# gate/a.service :: add rule inet f c socket cgroupv2 level 2 \"system.slice/a.service\" drop\n"
+	    "# gate:250ms,keep-frozen/user/app-*.scope :: add rule inet f c socket cgroupv2 level %{level} %{cgroup} drop\n"
+	    "# user@1000/gate:2s/b.service :: add element inet f s { %{cgroup} }\n"
+	    "# gate:keep-frozen,thaw,500us/c.service :: add rule inet f c drop\n";
+	_cleanup_free_ char *error = NULL;
+	struct config *c;
+
+	cr_assert(eq(int, parse(text, &c, &error), 0), "%s", error ?: "");
+	cr_assert(eq(sz, c->n_rules, 5));
+	cr_assert(not(c->rules[0]->gated));
+	cr_assert(c->rules[1]->gated);
+	cr_assert(eq(str, (char *)c->rules[1]->pattern, "a.service"));
+	cr_assert(eq(u64, c->rules[1]->gate_deadline_usec, 0));
+	cr_assert(not(c->rules[1]->gate_keep_frozen));
+	cr_assert(c->rules[2]->gated && c->rules[2]->gate_keep_frozen);
+	cr_assert(eq(u64, c->rules[2]->gate_deadline_usec, 250000));
+	cr_assert(eq(u32, c->rules[2]->manager, SCNPM_MANAGER_USER));
+	cr_assert(eq(str, (char *)c->rules[2]->pattern, "app-*.scope"));
+	cr_assert(eq(str, (char *)c->rules[2]->pub.unit, "gate:250ms,keep-frozen/user/app-*.scope"));
+	cr_assert(c->rules[3]->gated && c->rules[3]->has_uid && c->rules[3]->uid == 1000);
+	cr_assert(eq(u64, c->rules[3]->gate_deadline_usec, 2000000));
+	/* the last option wins */
+	cr_assert(not(c->rules[4]->gate_keep_frozen));
+	cr_assert(eq(u64, c->rules[4]->gate_deadline_usec, 500));
+	config_free(c);
+}
+
+Test(config, parse_duration)
+{
+	uint64_t v;
+
+	cr_assert(eq(int, parse_duration_usec("200ms", &v), 0));
+	cr_assert(eq(u64, v, 200000));
+	cr_assert(eq(int, parse_duration_usec("3s", &v), 0));
+	cr_assert(eq(u64, v, 3000000));
+	cr_assert(eq(int, parse_duration_usec("7us", &v), 0));
+	cr_assert(eq(u64, v, 7));
+	cr_assert(eq(int, parse_duration_usec("40", &v), 0));
+	cr_assert(eq(u64, v, 40000));
+	cr_assert(lt(int, parse_duration_usec("ms", &v), 0));
+	cr_assert(lt(int, parse_duration_usec("1 ms", &v), 0));
+	cr_assert(lt(int, parse_duration_usec("1h", &v), 0));
+	cr_assert(lt(int, parse_duration_usec("-1ms", &v), 0));
+	cr_assert(lt(int, parse_duration_usec("9999999999999s", &v), 0));
 }
 
 Test(config, literal_and_unit_bound_rules)

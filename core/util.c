@@ -133,6 +133,37 @@ int safe_atou64(const char *s, uint64_t *ret)
 	return 0;
 }
 
+int parse_duration_usec(const char *s, uint64_t *ret)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t mult;
+	} units[] = { { "us", 1 }, { "ms", 1000 }, { "s", 1000000 }, { "", 1000 } };
+	_cleanup_free_ char *digits = NULL;
+	size_t n;
+	uint64_t v;
+	int r;
+
+	if (!s)
+		return -EINVAL;
+	n = strspn(s, "0123456789");
+	if (n == 0 || n > 12)
+		return -EINVAL;
+	for (size_t i = 0; i < ELEMENTSOF(units); i++) {
+		if (!streq(s + n, units[i].suffix))
+			continue;
+		digits = strndup(s, n);
+		if (!digits)
+			return -ENOMEM;
+		r = safe_atou64(digits, &v);
+		if (r < 0)
+			return r;
+		*ret = v * units[i].mult;
+		return 0;
+	}
+	return -EINVAL;
+}
+
 int safe_atou32(const char *s, uint32_t *ret)
 {
 	uint64_t v;

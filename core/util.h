@@ -25,6 +25,8 @@ size_t utf8_valid_prefix(const char *s, size_t n);
 
 int safe_atou32(const char *s, uint32_t *ret);
 int safe_atou64(const char *s, uint64_t *ret);
+/* "200ms", "1s", "500us", or a bare number of milliseconds; at most 12 digits. */
+int parse_duration_usec(const char *s, uint64_t *ret);
 
 const char *startswith(const char *s, const char *prefix);
 bool endswith(const char *s, const char *suffix);
