@@ -17,6 +17,7 @@
 #include <scnpm/cgroup2.h>
 #include <scnpm/unit-name.h>
 
+#include "gate.h"
 #include "instance-lock.h"
 #include "loader.h"
 #include "log.h"
@@ -53,6 +54,8 @@ static void help(void)
 	       "     --sink=NAME[:KEY=VAL,..]   Load sink module NAME (default: nft and nftnl)\n"
 	       "     --module-dir=DIR[:DIR..]   Where modules live (default %s)\n"
 	       "     --cgroup-root=DIR          The cgroup2 mount (default: found in mountinfo)\n"
+	       "     --gate-deadline=TIME       Thaw a gated unit after TIME at the latest\n"
+	       "                                (default 250ms; 200ms, 1s, bare: ms)\n"
 	       "  -d --debug                    Log debug messages (same as --log-level=debug)\n"
 	       "     --log-level=LEVEL          err, warning, notice (default), info (default\n"
 	       "                                under journald: a unit's history), debug\n"
@@ -78,6 +81,7 @@ enum {
 	ARG_SINK,
 	ARG_MODULE_DIR,
 	ARG_CGROUP_ROOT,
+	ARG_GATE_DEADLINE,
 	ARG_LOG_LEVEL,
 	ARG_VERSION,
 	ARG_CHECK,
@@ -95,6 +99,7 @@ static int parse_argv(int argc, char *argv[])
 		{ "sink", required_argument, NULL, ARG_SINK },
 		{ "module-dir", required_argument, NULL, ARG_MODULE_DIR },
 		{ "cgroup-root", required_argument, NULL, ARG_CGROUP_ROOT },
+		{ "gate-deadline", required_argument, NULL, ARG_GATE_DEADLINE },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
@@ -119,6 +124,14 @@ static int parse_argv(int argc, char *argv[])
 						       "Invalid --cooldown '%s': expected milliseconds, 0 to 3600000",
 						       optarg);
 			arg_opt.cooldown_usec = ms * USEC_PER_MSEC;
+			break;
+		case ARG_GATE_DEADLINE:
+			r = parse_duration_usec(optarg, &arg_opt.gate_deadline_usec);
+			if (r < 0 || arg_opt.gate_deadline_usec == 0 ||
+			    arg_opt.gate_deadline_usec > GATE_DEADLINE_MAX_USEC)
+				return log_error_errno(-EINVAL,
+						       "Invalid --gate-deadline '%s': expected a time from 1us to 60s (200ms, 1s)",
+						       optarg);
 			break;
 		case 'u':
 		case 'a':
@@ -379,6 +392,11 @@ static int run(int argc, char *argv[])
 		r = 0;
 		goto finish;
 	}
+	/* The rules are in now: what an earlier scnpm froze and did not thaw (it crashed)
+	 * may run. */
+	r = gate_recover(m);
+	if (r < 0)
+		log_warning_errno(r, "Cannot look for cgroups an earlier scnpm left frozen, ignoring: %m");
 
 	if (!arg_opt.config_files)
 		log_warning("No configuration files given: there are no rules to keep");

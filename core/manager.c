@@ -13,6 +13,7 @@
 #include "applied.h"
 #include "cgroup-tree.h"
 #include "dispatch.h"
+#include "gate.h"
 #include "log.h"
 #include "manager.h"
 #include "unit.h"
@@ -31,8 +32,10 @@ int manager_new(sd_event *e, const struct manager_options *opt, struct manager *
 		m->opt.cgroup_root = "/sys/fs/cgroup";
 	m->units = hashmap_new();
 	m->applied = hashmap_new();
+	m->gates = hashmap_new();
+	m->cgroup_root_fd = m->frozen_dir_fd = -EBADF;
 	m->config = config_new();
-	if (!m->units || !m->applied || !m->config) {
+	if (!m->units || !m->applied || !m->gates || !m->config) {
 		manager_free(m);
 		return -ENOMEM;
 	}
@@ -44,6 +47,8 @@ struct manager *manager_free(struct manager *m)
 {
 	if (!m)
 		return NULL;
+	/* no unit stays frozen by an scnpm that is gone */
+	gate_free_all(m);
 	unit_free_all(m);
 	applied_free_all(m);
 	rule_index_clear(&m->index);
@@ -367,11 +372,15 @@ int manager_handle_event(struct manager *m, struct module *source, const struct 
 		if (id == 0 && cgroup_tree_id(m->opt.cgroup_root, p, &id) < 0)
 			id = 0;
 		urgent = id != u->cgroup_id;
+		/* before anything is applied, so that nothing of it runs before */
+		if (urgent)
+			gate_new_cgroup(m, u, p, id);
 	} else
 		urgent = ev->change == SCNPM_UNIT_STARTED && (u->stop_reported || !u->present);
 	u->stop_reported = ev->change == SCNPM_UNIT_STOPPED;
 
 	unit_triggered(u, urgent);
+	gate_schedule_check(m);
 	return 0;
 }
 
@@ -405,6 +414,8 @@ void manager_handle_report(struct manager *m, struct module *sink, const struct 
 	if (a) {
 		f.cgroup_id = f.cgroup_id ?: a->cgroup_id;
 		news = applied_report(a, result, message);
+		/* the kernel's ack of a gated rule may open its gate */
+		gate_schedule_check(m);
 	}
 
 	switch (result) {
@@ -489,6 +500,18 @@ int manager_status_line(struct manager *m, char **ret)
 		     m->config->n_rules == 1 ? "" : "s", n_units, n_units == 1 ? "" : "s",
 		     n_failed) < 0)
 		return -ENOMEM;
+	if (m->n_gates > 0) {
+		char *t = NULL;
+
+		if (asprintf(&t, "%s; %" PRIu64 " gated, %" PRIu64 " late, %zu frozen", *ret,
+			     m->n_gates, m->n_gates_late, hashmap_size(m->gates)) < 0) {
+			free(*ret);
+			*ret = NULL;
+			return -ENOMEM;
+		}
+		free(*ret);
+		*ret = t;
+	}
 	return 0;
 }
 
@@ -650,6 +673,9 @@ int manager_start(struct manager *m)
 	/* Initial reconcile: every rule once. What the sources reported while starting
 	 * went out already and is unchanged: this only adds the rest. */
 	dispatch_all(m, 0, 0);
+	/* from here on a new cgroup is a unit starting, not one that ran before us */
+	m->gates_armed = true;
+	gate_check_sources(m);
 	log_debug("Started: %zu rules, %zu sources, %zu sinks", m->config->n_rules, m->n_sources,
 		  m->n_sinks);
 	return 0;

@@ -36,6 +36,8 @@ struct manager_options {
 	char **reapply_units;	/* -a: re-apply all on their events */
 	char **config_files;
 	const char *cgroup_root;	/* the cgroup2 mount (borrowed) */
+	uint64_t gate_deadline_usec;	/* --gate-deadline; 0: GATE_DEADLINE_DEFAULT_USEC */
+	const char *frozen_dir;	/* records of frozen cgroups; NULL: RUNTIME_DIRECTORY/frozen */
 };
 
 struct manager {
@@ -68,6 +70,21 @@ struct manager {
 	unsigned n_refusals;
 
 	unsigned n_applied, n_skipped, n_failed, n_dropped;
+
+	/* Gates (gate.h) */
+	struct hashmap *gates;	/* cgroup id -> struct gate */
+	sd_event_source *gate_defer;
+	int cgroup_root_fd, frozen_dir_fd;	/* -EBADF until the first gate */
+	bool gates_armed;	/* after the initial reconcile: new cgroups are gated */
+	bool gate_record_warned;
+	uint64_t n_gates;		/* cgroups frozen */
+	uint64_t n_gates_late;		/* ... after a process had joined */
+	uint64_t n_gates_expired;	/* deadlines passed */
+	uint64_t n_gates_thawed_early;	/* thawed before all their rules were in */
+	uint64_t n_gates_held;		/* kept frozen (keep-frozen) */
+	uint64_t n_gates_frozen_by_others;	/* not gated: frozen already */
+	uint64_t n_gates_skipped;	/* not gated: GATES_MAX */
+	uint64_t gate_frozen_usec_total, gate_frozen_usec_max;
 	uint64_t started_usec, reloaded_usec;	/* CLOCK_REALTIME; 0: not yet */
 
 	/* While health_module's health() runs: where its host->health_put() goes. */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "dispatch.h"
+#include "gate.h"
 #include "log.h"
 #include "manager.h"
 #include "unit.h"
@@ -178,6 +179,8 @@ int manager_reload(struct manager *m, bool reapply_all)
 		rule_free(gone[k]);
 	}
 	unit_prune(m, manager_wants_unit);
+	/* a gate no gated directive covers any more opens */
+	gate_schedule_check(m);
 	m->reloaded_usec = now_realtime_usec();
 	log_struct(LOG_NOTICE, &((struct log_fields){ .message_id = SCNPM_MESSAGE_RELOADED }),
 		   "Configuration reloaded: %zu rules, %zu new, %zu withdrawn", m->config->n_rules,

@@ -498,6 +498,30 @@ static struct json_object *module_json(struct manager *m, struct module *mod)
 	return o;
 }
 
+static struct json_object *gates_json(struct manager *m)
+{
+	struct json_object *o = json_object_new_object();
+	const struct {
+		const char *key;
+		uint64_t value;
+	} items[] = {
+		{ "gated", m->n_gates },
+		{ "late", m->n_gates_late },
+		{ "frozen", m->gates ? hashmap_size(m->gates) : 0 },
+		{ "expired", m->n_gates_expired },
+		{ "thawed_early", m->n_gates_thawed_early },
+		{ "held", m->n_gates_held },
+		{ "frozen_by_others", m->n_gates_frozen_by_others },
+		{ "frozen_usec_max", m->gate_frozen_usec_max },
+	};
+
+	if (!o)
+		return NULL;
+	for (size_t i = 0; i < ELEMENTSOF(items); i++)
+		json_object_object_add(o, items[i].key, json_object_new_uint64(items[i].value));
+	return o;
+}
+
 static struct json_object *daemon_json(struct manager *m)
 {
 	struct json_object *o = json_object_new_object(), *files = json_object_new_array(),
@@ -523,6 +547,7 @@ static struct json_object *daemon_json(struct manager *m)
 	json_object_object_add(o, "config_files", files);
 	json_object_object_add(o, "summary", json_object_new_string(summary));
 	json_object_object_add(o, "dropped_events", json_object_new_uint64(m->n_dropped));
+	json_object_object_add(o, "gates", gates_json(m));
 	json_object_object_add(o, "modules", mods);
 	return o;
 oom:

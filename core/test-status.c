@@ -33,7 +33,7 @@ static const char conf[] =
 /* "directives.1.instances.0.verdict": the value there as text ("" when absent). */
 static const char *at(struct json_object *o, const char *path)
 {
-	static char buf[4096];
+	static char buf[16384];
 	char p[256], *save = NULL;
 
 	snprintf(p, sizeof(p), "%s", path);

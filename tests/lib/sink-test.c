@@ -7,7 +7,8 @@
  *
  * Options: log=PATH (required; the held state goes to PATH.held), refuse=SUBSTRING
  * (refuse rules whose text contains it), fail=SUBSTRING (report FAILED when applying
- * them), missing=NAME (flush() of that chain says -ENOENT).
+ * them), missing=NAME (flush() of that chain says -ENOENT), silent=SUBSTRING (hold
+ * them but never report: a kernel that does not answer).
  *
  * inspect() answers from what it holds (its "kernel"), with the cgroup id each instance
  * was applied for; health() reports how many instances it holds and how often it was
@@ -34,7 +35,7 @@ struct test_sink {
 	const struct scnpm_host *host;
 	FILE *log;
 	char *held_path;
-	const char *refuse, *fail, *missing;
+	const char *refuse, *fail, *missing, *silent;
 	struct instance *inst;
 	size_t n_inst;
 	uint64_t n_inspected;
@@ -75,6 +76,7 @@ static int test_sink_init(const struct scnpm_host *h, void **ret)
 	s->refuse = h->option(h, "refuse");
 	s->fail = h->option(h, "fail");
 	s->missing = h->option(h, "missing");
+	s->silent = h->option(h, "silent");
 	*ret = s;
 	return 0;
 }
@@ -183,6 +185,8 @@ static int test_sink_apply(void *state, const struct scnpm_event *u,
 				.cgroup_id = u->cgroup_id,
 			};
 		}
+		if (s->silent && *s->silent && strstr(rule->text, s->silent))
+			continue;
 		s->host->report(s->host, rule, u, SCNPM_RESULT_APPLIED, NULL);
 	}
 	test_sink_write_held(s);
@@ -235,7 +239,7 @@ static int test_sink_health(void *state)
 	return 0;
 }
 
-static const char *const test_sink_options[] = { "log", "refuse", "fail", "missing", NULL };
+static const char *const test_sink_options[] = { "log", "refuse", "fail", "missing", "silent", NULL };
 
 SCNPM_MODULE_DEFINE = {
 	.abi = SCNPM_MODULE_ABI,
