@@ -34,6 +34,7 @@ struct nft_instance {
 	char *message;	  /* owned, with result */
 	int lost;	  /* in the kernel once, deleted by someone else: restore */
 	int waiting;	  /* its table or chain does not exist: retried when it appears */
+	int failed_reported; /* its last report said FAILED: say when it is in after all */
 
 	struct nft_instance *next_by_key, *next_by_handle;
 	struct nft_instance *dirty_prev, *dirty_next;

@@ -370,7 +370,21 @@ static void finish(struct nft_sink *s, struct nft_op *op, size_t *n_restored)
 
 		s->host->report(s->host, i->rule, &ev, i->result ?: SCNPM_RESULT_FAILED, "%s",
 				i->message ?: "no result");
+		i->failed_reported = (i->result ?: SCNPM_RESULT_FAILED) == SCNPM_RESULT_FAILED;
 		i->change = 0;
+	} else if (i->failed_reported && i->handle != 0) {
+		/* in after all (its chain appeared): the core waits for it (a gate) and
+		 * shows it as failed until told */
+		struct scnpm_event ev = {
+		    .size = sizeof(ev),
+		    .change = SCNPM_UNIT_STARTED,
+		    .unit = i->unit,
+		    .manager = i->manager,
+		    .uid = i->uid,
+		};
+
+		s->host->report(s->host, i->rule, &ev, SCNPM_RESULT_APPLIED, "added now that its chain exists");
+		i->failed_reported = 0;
 	}
 	i->result = 0;
 	free(i->message);
