@@ -10,13 +10,14 @@
 # reported as not enforced, with a non-zero exit, also in the whole-daemon view. The
 # journal holds each unit's history: "journalctl -u scnpm SCNPM_UNIT=app.service" shows
 # it applied and restored (MESSAGE_IDs of catalog/scnpm.catalog). --json parses (jq).
+# units/scnpm.socket: a call activates the daemon, which serves the socket passed in.
 set -u
 . "$(dirname "$0")/lib.sh"
 
 tb_preflight
 [ -f "$TB_BUILD_DIR/units/scnpm.service" ] || tb_missing "$TB_BUILD_DIR/units/scnpm.service not configured"
 command -v jq >/dev/null || tb_missing "jq not installed (tools/install-deps)"
-tap_plan 21
+tap_plan 25
 tb_boot
 
 U=user.slice/user-0.slice/user@0.service/app.slice
@@ -143,4 +144,23 @@ tap_check "--json is JSON (jq), for the whole daemon and for a unit" \
 
 TB_EXPECT_DAEMON=""
 tb_exec systemctl stop scnpm.service
+
+# socket activation: units/scnpm.socket holds /run/scnpm/io.scnpm, a call starts the
+# daemon, which serves the socket it is passed (same inode) and leaves it when it stops
+tb_exec rm -f /run/scnpm/io.scnpm
+tb_write_unit scnpm.socket <"$TB_BUILD_DIR/units/scnpm.socket"
+sock() {
+	tb_exec stat -c '%a %F %i' /run/scnpm/io.scnpm 2>/dev/null
+}
+tap_check "scnpm.socket listens on /run/scnpm/io.scnpm, mode 0600, the daemon stopped" \
+	eval 'tb_exec systemctl start scnpm.socket && sock | grep -q "^600 socket " && ! tb_exec systemctl is-active -q scnpm.service'
+inode=$(sock)
+tap_check "scnpm status starts scnpm.service through the socket and gets its answer" \
+	eval 'st app.service | tap_diag; test ${PIPESTATUS[0]} = 0 && tb_exec systemctl is-active -q scnpm.service'
+tap_check "the daemon serves the socket it was passed (same inode: $inode)" \
+	eval 'test "$(sock)" = "$inode"'
+tb_exec systemctl stop scnpm.service
+tap_check "scnpm.service stopped: the socket stays, and the next call starts it again" \
+	eval 'test "$(sock)" = "$inode" && st app.service >/dev/null && tb_exec systemctl is-active -q scnpm.service'
+tb_exec systemctl stop scnpm.service scnpm.socket
 [ $TAP_FAILED = 0 ]
