@@ -124,7 +124,8 @@ static int unit_cgroup(struct manager *m, uint32_t kind, uint32_t uid, const cha
 	if (!hint) {
 		/* A unit that runs nowhere costs a read of all its manager's slices: past a
 		 * few of those in one global pass, one walk of the tree answers them all. */
-		if (m->global_pass && !m->snapshot && ++m->n_pass_lookups > DISPATCH_LOOKUPS_BEFORE_WALK &&
+		if (m->global_pass && !m->snapshot &&
+		    ++m->n_pass_lookups > DISPATCH_LOOKUPS_BEFORE_WALK &&
 		    cgroup_snapshot_take(m->opt.cgroup_root, &m->snapshot) < 0)
 			m->snapshot = NULL;
 		return cgroup_snapshot_find_unit(m->snapshot, m->opt.cgroup_root, kind, uid, name,
