@@ -598,12 +598,13 @@ tb_set_ids() {
 # tb_live_ids [--user] UNIT...: the cgroup ids of the units that run (one a line, sorted),
 # for comparing with tb_set_ids.
 tb_live_ids() {
-	local u user=()
+	local user=()
 
 	[ "$1" = --user ] && { user=(--user); shift; }
-	for u; do
-		tb_cgroup_id "${user[@]}" "$u"
-	done | sort
+	[ $# -gt 0 ] || return 0
+	# one systemctl call for all of them: a value per unit (empty when it has no cgroup)
+	tb_systemctl "${user[@]}" show -P ControlGroup "$@" 2>/dev/null | grep . |
+		tb_exec bash -c 'while read -r cg; do stat -c %i "/sys/fs/cgroup$cg"; done' 2>/dev/null | sort
 }
 
 # The exact final state. Each check compares what the kernel holds with what it must
