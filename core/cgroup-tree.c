@@ -11,10 +11,24 @@
 #include <scnpm/unit-name.h>
 
 #include "cgroup-tree.h"
+#include "hashmap.h"
 #include "util.h"
 
 /* How deep slices nest before we stop looking (systemd allows more, nobody uses it). */
 #define SLICE_DEPTH_MAX 16
+
+static uint64_t n_dirs_read;
+
+uint64_t cgroup_tree_dirs_read(void)
+{
+	return n_dirs_read;
+}
+
+static DIR *tree_opendir(const char *path)
+{
+	n_dirs_read++;
+	return opendir(path);
+}
 
 int cgroup_tree_id(const char *root, const char *path, uint64_t *ret_id)
 {
@@ -159,7 +173,7 @@ static int scan_slices(const char *root, const char *base, const char *name, cha
 			r = -ENOMEM;
 			break;
 		}
-		d = opendir(abs);
+		d = tree_opendir(abs);
 		if (!d)
 			continue;
 		while ((de = readdir(d))) {
@@ -252,7 +266,7 @@ int cgroup_tree_user_managers(const char *root, uint32_t **ret_uids, size_t *ret
 	*ret_n = 0;
 	if (asprintf(&p, "%s/user.slice", root) < 0)
 		return -ENOMEM;
-	d = opendir(p);
+	d = tree_opendir(p);
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(d))) {
@@ -281,6 +295,9 @@ int cgroup_tree_user_managers(const char *root, uint32_t **ret_uids, size_t *ret
 	return 0;
 }
 
+/* Directories a walk reads at most. */
+#define WALK_BUDGET 65536
+
 struct walk {
 	const char *root;
 	cgroup_unit_func_t f;
@@ -303,7 +320,7 @@ static int walk_slice(struct walk *w, const char *base, unsigned depth, uint32_t
 	w->budget--;
 	if (asprintf(&abs, "%s/%s", w->root, base) < 0)
 		return -ENOMEM;
-	d = opendir(abs);
+	d = tree_opendir(abs);
 	if (!d)
 		return 0; /* gone meanwhile, or not ours to read */
 	while (r >= 0 && (de = readdir(d))) {
@@ -342,7 +359,128 @@ static int walk_slice(struct walk *w, const char *base, unsigned depth, uint32_t
 
 int cgroup_tree_foreach_unit(const char *root, cgroup_unit_func_t f, void *userdata)
 {
-	struct walk w = { .root = root, .f = f, .userdata = userdata, .budget = 65536 };
+	struct walk w = { .root = root, .f = f, .userdata = userdata, .budget = WALK_BUDGET };
 
 	return walk_slice(&w, "", 0, SCNPM_MANAGER_SYSTEM, 0);
+}
+
+/* ---- snapshot ---- */
+
+struct snap_unit {
+	char *key;	/* "manager:uid:name" */
+	char *path;
+	uint64_t id;
+	bool ambiguous;	/* seen in more than one place: the tree decides, as without a snapshot */
+};
+
+struct cgroup_snapshot {
+	struct hashmap *units;
+};
+
+static char *snap_key(uint32_t manager, uint32_t uid, const char *name)
+{
+	char *k = NULL;
+
+	if (asprintf(&k, "%" PRIu32 ":%" PRIu32 ":%s", manager, uid, name) < 0)
+		return NULL;
+	return k;
+}
+
+static int snap_on_unit(uint32_t manager, uint32_t uid, const char *name, const char *path,
+			uint64_t id, void *userdata)
+{
+	struct cgroup_snapshot *s = userdata;
+	_cleanup_free_ char *key = snap_key(manager, uid, name);
+	struct snap_unit *u;
+
+	if (!key)
+		return -ENOMEM;
+	u = hashmap_get(s->units, key);
+	if (u) {
+		u->ambiguous = true;
+		return 0;
+	}
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->path = strdup(path);
+	u->id = id;
+	u->key = TAKE_PTR(key);
+	if (!u->path || hashmap_put(s->units, u->key, u) < 0) {
+		free(u->path);
+		free(u->key);
+		free(u);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+struct cgroup_snapshot *cgroup_snapshot_free(struct cgroup_snapshot *s)
+{
+	struct snap_unit *u;
+	size_t i = 0;
+
+	if (!s)
+		return NULL;
+	while ((u = hashmap_iterate(s->units, &i, NULL))) {
+		free(u->key);
+		free(u->path);
+		free(u);
+	}
+	hashmap_free(s->units);
+	free(s);
+	return NULL;
+}
+
+int cgroup_snapshot_take(const char *root, struct cgroup_snapshot **ret)
+{
+	struct cgroup_snapshot *s = calloc(1, sizeof(*s));
+	struct walk w = { .root = root, .f = snap_on_unit, .budget = WALK_BUDGET };
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	s->units = hashmap_new();
+	if (!s->units) {
+		free(s);
+		return -ENOMEM;
+	}
+	w.userdata = s;
+	r = walk_slice(&w, "", 0, SCNPM_MANAGER_SYSTEM, 0);
+	if (r >= 0 && w.budget == 0)
+		r = -E2BIG; /* what is missing may be somewhere the walk did not read */
+	if (r < 0) {
+		cgroup_snapshot_free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+int cgroup_snapshot_find_unit(const struct cgroup_snapshot *s, const char *root, uint32_t manager,
+			      uint32_t uid, const char *name, char **ret_path, uint64_t *ret_id)
+{
+	_cleanup_free_ char *key = NULL;
+	const struct snap_unit *u;
+	char *p;
+
+	/* The walk reports no slices (find_unit knows where they are: one stat), and
+	 * cgroup_tree_find_unit() refuses what is no unit name. */
+	if (!s || endswith(name, ".slice") || !scnpm_unit_name_is_valid(name))
+		return cgroup_tree_find_unit(root, manager, uid, name, ret_path, ret_id);
+	key = snap_key(manager == SCNPM_MANAGER_USER ? manager : SCNPM_MANAGER_SYSTEM,
+		       manager == SCNPM_MANAGER_USER ? uid : 0, name);
+	if (!key)
+		return -ENOMEM;
+	u = hashmap_get(s->units, key);
+	if (!u)
+		return -ENOENT;
+	if (u->ambiguous)
+		return cgroup_tree_find_unit(root, manager, uid, name, ret_path, ret_id);
+	p = strdup(u->path);
+	if (!p)
+		return -ENOMEM;
+	*ret_path = p;
+	*ret_id = u->id;
+	return 0;
 }

@@ -40,3 +40,19 @@ int cgroup_tree_user_managers(const char *root, uint32_t **ret_uids, size_t *ret
 typedef int (*cgroup_unit_func_t)(uint32_t manager, uint32_t uid, const char *name,
 				  const char *path, uint64_t id, void *userdata);
 int cgroup_tree_foreach_unit(const char *root, cgroup_unit_func_t f, void *userdata);
+
+/* A snapshot of every unit cgroup below root (one cgroup_tree_foreach_unit() walk), for
+ * the global passes (start, re-apply, reload): looking up thousands of units one by
+ * one would read the manager's slices once per unit, and a unit that runs nowhere
+ * costs a full scan of them. -E2BIG when the walk hit its bound: then look units up one
+ * by one. */
+struct cgroup_snapshot;
+int cgroup_snapshot_take(const char *root, struct cgroup_snapshot **ret);
+struct cgroup_snapshot *cgroup_snapshot_free(struct cgroup_snapshot *s);
+/* cgroup_tree_find_unit() as of the snapshot: the same answer for every unit the walk
+ * sees; slices, and names found in more than one place, are looked up in the tree. */
+int cgroup_snapshot_find_unit(const struct cgroup_snapshot *s, const char *root, uint32_t manager,
+			      uint32_t uid, const char *name, char **ret_path, uint64_t *ret_id);
+
+/* Directories read by this process's lookups (opendir), for complexity tests. */
+uint64_t cgroup_tree_dirs_read(void);

@@ -13,6 +13,9 @@
 #include "unit.h"
 #include "util.h"
 
+/* Lookups of units without a cgroup hint in one global pass before it walks the tree. */
+#define DISPATCH_LOOKUPS_BEFORE_WALK 8
+
 /* Where something is now. */
 struct truth {
 	bool present;
@@ -118,8 +121,16 @@ static int unit_cgroup(struct manager *m, uint32_t kind, uint32_t uid, const cha
 
 	if (kind == SCNPM_MANAGER_ANY)
 		return -ENOENT;
-	if (!hint)
-		return cgroup_tree_find_unit(m->opt.cgroup_root, kind, uid, name, ret_path, ret_id);
+	if (!hint) {
+		/* A unit that runs nowhere costs a read of all its manager's slices: past a
+		 * few of those in one global pass, one walk of the tree answers them all. */
+		if (m->global_pass && !m->snapshot &&
+		    ++m->n_pass_lookups > DISPATCH_LOOKUPS_BEFORE_WALK &&
+		    cgroup_snapshot_take(m->opt.cgroup_root, &m->snapshot) < 0)
+			m->snapshot = NULL;
+		return cgroup_snapshot_find_unit(m->snapshot, m->opt.cgroup_root, kind, uid, name,
+						 ret_path, ret_id);
+	}
 	/* A cgroup source saw it there and reports where it goes: when that cgroup is gone,
 	 * so is the unit. */
 	if (cgroup_tree_id(m->opt.cgroup_root, hint, &id) < 0)
@@ -308,9 +319,13 @@ void dispatch_all(struct manager *m, unsigned flags, uint64_t min_generation)
 	}
 	while ((u = hashmap_iterate(m->units, &i, NULL)))
 		list[n++] = u;
+	m->global_pass = true;
+	m->n_pass_lookups = 0;
 	for (i = 0; i < n; i++) {
 		dispatch_unit_bound(m, list[i], flags, min_generation);
 		unit_maybe_forget(list[i]);
 	}
+	m->global_pass = false;
+	m->snapshot = cgroup_snapshot_free(m->snapshot);
 	manager_notify_status(m);
 }

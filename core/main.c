@@ -378,7 +378,6 @@ static int run(int argc, char *argv[])
 		goto finish;
 	}
 	(void)sd_event_set_watchdog(e, true);
-	varlink = status_serve(m);
 
 	/* Sinks may send what the initial reconcile queued from the loop (sink-nftnl
 	 * batches its netlink messages there, and reads the kernel's acks): let them, as
@@ -398,6 +397,10 @@ static int run(int argc, char *argv[])
 	if (r < 0)
 		log_warning_errno(r, "Cannot look for cgroups an earlier scnpm left frozen, ignoring: %m");
 
+	/* Only now: an answer before the initial reconcile went out would report what is
+	 * merely on its way as not enforced. A call made meanwhile on the socket a socket
+	 * unit passed waits in its backlog. */
+	varlink = status_serve(m);
 	if (!arg_opt.config_files)
 		log_warning("No configuration files given: there are no rules to keep");
 	(void)sd_notify(false, "READY=1");

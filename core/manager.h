@@ -52,6 +52,12 @@ struct manager {
 	uint64_t generation;
 	unsigned pass;		/* numbers passes over rules (struct rule.mark) */
 
+	/* During a global pass (dispatch_all): units looked up in the tree so far, and once
+	 * there were a few, one walk of the whole tree that answers the rest. */
+	bool global_pass;
+	unsigned n_pass_lookups;
+	struct cgroup_snapshot *snapshot;
+
 	struct hashmap *units;	/* "manager:uid:name" -> struct unit (unit.h) */
 	struct hashmap *applied;	/* -> struct applied (applied.h) */
 

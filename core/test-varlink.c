@@ -481,6 +481,63 @@ Test(varlink, socket_mode_and_takeover)
 	cr_assert(eq(u32, n_calls, 1));
 }
 
+/* Socket activation: a listening socket passed in (as systemd passes scnpm.socket's) is
+ * served as it is, and left in place when the server goes: it is the socket unit's. */
+Test(varlink, a_passed_socket_is_served_and_left_in_place)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+	struct stat st;
+
+	fx.s = varlink_server_free(fx.s);
+	cr_assert(eq(int, access(fx.path, F_OK), -1));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert(ge(int, fd, 0));
+	strcpy(sa.sun_path, fx.path);
+	cr_assert(eq(int, bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0));
+	cr_assert(eq(int, listen(fd, 16), 0));
+	cr_assert(eq(int, varlink_server_new(fx.e, &test_iface, NULL, &fx.s), 0));
+	cr_assert(eq(int, varlink_server_listen_fd(fx.s, fd), 0));
+	cr_assert(eq(int, fcntl(fd, F_GETFL) & O_NONBLOCK, O_NONBLOCK), "the loop must not block on it");
+
+	{
+		_cleanup_free_ char *info = call("{\"method\":\"org.varlink.service.GetInfo\"}");
+		_cleanup_free_ char *echo = call("{\"method\":\"io.scnpm.Test.Echo\",\"parameters\":{\"x\":1}}");
+
+		assert_contains(info, "\"interfaces\":[\"org.varlink.service\",\"io.scnpm.Test\"]");
+		cr_assert(eq(str, echo, "{\"parameters\":{\"x\":1}}"));
+	}
+	/* a second one is refused, and closed */
+	cr_assert(eq(int, varlink_server_listen_fd(fx.s, dup(fd)), -EBUSY));
+	fx.s = varlink_server_free(fx.s);
+	cr_assert(eq(int, stat(fx.path, &st), 0), "the socket unit's socket was removed");
+}
+
+/* Every method of both interfaces on one connection, pipelined: answered in order. */
+Test(varlink, every_method_on_one_connection_in_order)
+{
+	static const char *const calls[][2] = {
+		{ "{\"method\":\"org.varlink.service.GetInfo\"}", "\"vendor\"" },
+		{ "{\"method\":\"org.varlink.service.GetInterfaceDescription\",\"parameters\":{\"interface\":\"io.scnpm.Test\"}}",
+		  "interface io.scnpm.Test" },
+		{ "{\"method\":\"io.scnpm.Test.Echo\",\"parameters\":{\"n\":1}}", "{\"parameters\":{\"n\":1}}" },
+		{ "{\"method\":\"io.scnpm.Test.Wrong\"}", "io.scnpm.Test.Wrong" },
+		{ "{\"method\":\"io.scnpm.Test.Echo\",\"parameters\":{\"n\":2}}", "{\"parameters\":{\"n\":2}}" },
+	};
+	int fd = client();
+
+	for (size_t i = 0; i < ELEMENTSOF(calls); i++)
+		send_msg(fd, calls[i][0]);
+	for (size_t i = 0; i < ELEMENTSOF(calls); i++) {
+		_cleanup_free_ char *r = recv_msg(fd);
+
+		cr_assert(ne(ptr, r, NULL), "no reply %zu", i);
+		assert_contains(r, calls[i][1]);
+	}
+	cr_assert(eq(u32, n_calls, 2));
+	close(fd);
+}
+
 /* In a child of another uid: connect(), and send a call if connected; the exit status
  * says what happened: 0 a reply came, 1 refused by the file's mode, 2 hung up on. */
 static int connect_as(uid_t uid)

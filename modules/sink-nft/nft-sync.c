@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <scnpm/cleanup.h>
 #include <scnpm/log.h>
@@ -61,7 +62,21 @@ static void set_result(struct nft_instance *i, uint32_t result, const char *fmt,
 	va_end(ap);
 }
 
+static uint64_t now_usec(clockid_t clock)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* ---- scheduling ---- */
+
+void nft_sink_repair_started(struct nft_sink *s)
+{
+	if (s->repair_start_usec == 0)
+		s->repair_start_usec = now_usec(CLOCK_MONOTONIC);
+}
 
 void nft_sink_schedule(struct nft_sink *s)
 {
@@ -193,6 +208,7 @@ static void check_instance(struct nft_instance *i, void *userdata)
 	}
 	/* Not there (any more), or the handle is someone else's now. */
 	nft_instances_set_handle(&s->instances, i, 0, 0);
+	nft_sink_repair_started(s);
 	i->lost = 1;
 	nft_instances_mark_dirty(&s->instances, i);
 }
@@ -353,24 +369,30 @@ static void op_alone(struct nft_sink *s, struct nft_op *op)
 static void finish(struct nft_sink *s, struct nft_op *op, size_t *n_restored)
 {
 	struct nft_instance *i = op->i;
+	int restored = 0;
 
 	if (i->handle != 0) {
-		if (i->lost && i->change == 0)
-			(*n_restored)++;
+		restored = i->lost && i->change == 0;
+		*n_restored += restored;
 		i->lost = 0;
 	}
-	if (i->change != 0) {
+	if (i->change != 0 || restored) {
 		struct scnpm_event ev = {
 		    .size = sizeof(ev),
-		    .change = i->change,
+		    .change = i->change ?: SCNPM_UNIT_STARTED,
 		    .unit = i->unit,
 		    .manager = i->manager,
 		    .uid = i->uid,
 		};
+		uint32_t result = i->result ?: SCNPM_RESULT_FAILED;
 
-		s->host->report(s->host, i->rule, &ev, i->result ?: SCNPM_RESULT_FAILED, "%s",
-				i->message ?: "no result");
-		i->failed_reported = (i->result ?: SCNPM_RESULT_FAILED) == SCNPM_RESULT_FAILED;
+		/* unasked: the core logs it per unit (a host older than ABI 1.1 knows no
+		 * RESTORED, and hears APPLIED) */
+		if (restored && result == SCNPM_RESULT_APPLIED &&
+		    SCNPM_HAS(s->host, struct scnpm_host, health_put) && s->host->health_put)
+			result = SCNPM_RESULT_RESTORED;
+		s->host->report(s->host, i->rule, &ev, result, "%s", i->message ?: "no result");
+		i->failed_reported = result == SCNPM_RESULT_FAILED;
 		i->change = 0;
 	} else if (i->failed_reported && i->handle != 0) {
 		/* in after all (its chain appeared): the core waits for it (a gate) and
@@ -525,6 +547,9 @@ int nft_sink_sync(struct nft_sink *s)
 		finish(s, &ops[k], &n_restored);
 	if (n_restored > 0) {
 		s->n_restored += n_restored;
+		s->last_repair_usec = now_usec(CLOCK_MONOTONIC) - s->repair_start_usec;
+		s->last_repair_realtime_usec = now_usec(CLOCK_REALTIME);
+		s->repair_start_usec = 0;
 		scnpm_notice(s->host,
 			     "Restored %zu rule(s) that were deleted from the ruleset by someone else "
 			     "(a firewall reload, nft -f, a flush or a delete by hand)",

@@ -117,6 +117,7 @@ static void nft_sink_on_gone(struct nft_sink *s, const struct nft_notify *n)
 		if (seen)
 			nft_seen_take(&s->seen, seen);
 		if (nft_instances_lose_handle(&s->instances, n->family, n->table, n->handle)) {
+			nft_sink_repair_started(s);
 			scnpm_info(s->host, "A rule of ours in chain %s %s %s was deleted (handle %" PRIu64
 				   "), restoring it", nft_family_name(n->family) ?: "?", n->table,
 				   n->chain, n->handle);
@@ -130,6 +131,7 @@ static void nft_sink_on_gone(struct nft_sink *s, const struct nft_notify *n)
 		k = nft_instances_lose_where(&s->instances, n->family, n->table,
 					     n->type == NFT_NOTIFY_DELCHAIN ? n->chain : NULL);
 		if (k > 0) {
+			nft_sink_repair_started(s);
 			scnpm_info(s->host, "%s %s %s%s%s was deleted with %zu rule(s) of ours, restoring them",
 				   n->type == NFT_NOTIFY_DELCHAIN ? "Chain" : "Table",
 				   nft_family_name(n->family) ?: "?", n->table,
@@ -566,4 +568,6 @@ SCNPM_MODULE_DEFINE = {
     .apply = nft_sink_apply,
     .flush = nft_sink_flush,
     .check = nft_sink_check,
+    .inspect = nft_sink_inspect,
+    .health = nft_sink_health,
 };

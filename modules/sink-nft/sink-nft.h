@@ -9,7 +9,8 @@
  *                one-by-one fallback, reports, restores, the start-up adoption and sweep;
  *   nft-run.c    the libnftables context: running a batch, learning its handles;
  *   nft-del.c    deletes by handle as our own batches, checked against the generation;
- *   nft-check.c  scnpm --check: dry runs of what apply() would send.
+ *   nft-check.c  scnpm --check: dry runs of what apply() would send;
+ *   nft-inspect.c "scnpm status": inspect() and health().
  */
 
 #include <libmnl/libmnl.h>
@@ -74,6 +75,11 @@ struct nft_sink {
 	uint64_t n_lost;
 	uint64_t n_restored;
 	uint64_t n_unknown_ids; /* applies with a cgroup path but no id */
+	/* The last repair of what others deleted: from the first loss seen (monotonic) to
+	 * the sync that restored it, and when that was (realtime). */
+	uint64_t repair_start_usec; /* 0: nothing lost waits */
+	uint64_t last_repair_usec, last_repair_realtime_usec;
+	char inspect_object[512]; /* what inspect() last read back, for people */
 
 	/* The adds of the command being run, whose handles our own NEWGEN will close. */
 	struct nft_expect *expect;
@@ -94,6 +100,14 @@ struct nft_sink {
 /* nft-check.c: the module's check() */
 int nft_sink_check(void *state, const struct scnpm_rule *rule, const char *text,
 		   const struct scnpm_event *unit);
+
+/* nft-inspect.c: the module's inspect() and health() */
+int nft_sink_inspect(void *state, const struct scnpm_rule *rule, const struct scnpm_event *unit,
+		     struct scnpm_inspect *ret);
+int nft_sink_health(void *state);
+
+/* Something of ours was deleted by someone else: the repair starts now. */
+void nft_sink_repair_started(struct nft_sink *s);
 
 /* nft-run.c */
 int nft_sink_new_ctx(struct nft_sink *s);

@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -298,4 +299,55 @@ Test(sink_nft_heal, one_failing_add_leaves_the_others_applied)
 	nft_ctx_output_set_flags(fx.nft, 0);
 	cr_assert(eq(int, nft_run_cmd_from_buffer(fx.nft, "list chain inet scnpmt nochain"), 0));
 	cr_assert(ne(ptr, strstr(nft_ctx_get_output_buffer(fx.nft), "scnpm:"), NULL));
+}
+
+/* "scnpm status": inspect() reads the kernel at that moment, not the sink's memory; a
+ * rule deleted by hand reads as absent until the sink put it back, which it reports as
+ * RESTORED and counts. */
+Test(sink_nft_heal, inspect_reads_back_from_the_kernel)
+{
+	struct scnpm_inspect k = {.size = sizeof(k)};
+	struct scnpm_event ev_c = unit_ev(SCNPM_UNIT_STARTED, "c.service", NULL);
+	uint64_t handle, v;
+
+	two_units_between_foreign_rules();
+	cr_assert(eq(int, fx.m->inspect(fx.state, &r_heal[0], &ev_a, &k), 0));
+	cr_assert(eq(u32, k.state, SCNPM_KERNEL_PRESENT));
+	cr_assert(eq(u64, k.cgroup_id, ev_a.cgroup_id));
+	cr_assert(ne(u64, k.handle, 0));
+	cr_assert(eq(u32, k.has_counter, 1));
+	cr_assert(eq(u32, k.pending, 0));
+	cr_assert(ne(ptr, strstr(k.object, "rule inet scnpmt c handle"), NULL));
+	handle = k.handle;
+
+	/* deleted by hand, the loop not yet run: the sink still believes it is there */
+	nft_ok("delete rule inet scnpmt c handle %" PRIu64, handle);
+	k = (struct scnpm_inspect){.size = sizeof(k)};
+	cr_assert(eq(int, fx.m->inspect(fx.state, &r_heal[0], &ev_a, &k), 0));
+	cr_assert(eq(u32, k.state, SCNPM_KERNEL_ABSENT));
+	k = (struct scnpm_inspect){.size = sizeof(k)};
+	cr_assert(eq(int, fx.m->inspect(fx.state, &r_heal[0], &ev_b, &k), 0));
+	cr_assert(eq(u32, k.state, SCNPM_KERNEL_PRESENT), "the other unit's is untouched");
+
+	cr_assert(run_until(two_of_ours));
+	cr_assert(eq(u32, result_of(&r_heal[0]), SCNPM_RESULT_RESTORED));
+	k = (struct scnpm_inspect){.size = sizeof(k)};
+	cr_assert(eq(int, fx.m->inspect(fx.state, &r_heal[0], &ev_a, &k), 0));
+	cr_assert(eq(u32, k.state, SCNPM_KERNEL_PRESENT));
+	cr_assert(eq(u64, k.cgroup_id, ev_a.cgroup_id));
+
+	cr_assert(eq(int, fake_host_health(fx.fh, fx.m, fx.state), 0));
+	cr_assert(fake_host_health_get(fx.fh, "restored", &v));
+	cr_assert(eq(u64, v, 1));
+	cr_assert(fake_host_health_get(fx.fh, "instances", &v));
+	cr_assert(eq(u64, v, 2));
+	cr_assert(fake_host_health_get(fx.fh, "lost", &v));
+	cr_assert(fake_host_health_get(fx.fh, "del_refused", &v));
+	cr_assert(fake_host_health_get(fx.fh, "last_repair_realtime_usec", &v));
+	cr_assert(ne(u64, v, 0));
+
+	/* an instance the sink does not hold */
+	k = (struct scnpm_inspect){.size = sizeof(k)};
+	cr_assert(eq(int, fx.m->inspect(fx.state, &r_heal[0], &ev_c, &k), -ENOENT));
+	cr_assert(eq(u32, k.state, SCNPM_KERNEL_ABSENT));
 }

@@ -127,11 +127,17 @@ void nftnl_claim_result(struct nftnl_claim *c, uint32_t result, const char *fmt,
 /* Report if nothing is pending. May free the claim (a stopped unit with nothing left). */
 void nftnl_sink_claim_maybe_report(struct nftnl_sink *s, struct nftnl_claim *c)
 {
+	uint32_t result = c->result ? c->result : SCNPM_RESULT_APPLIED;
+
 	if (c->pending > 0 || c->dirty || !c->report_owed)
 		return;
 	c->report_owed = 0;
-	s->host->report(s->host, c->srule->rule, &c->ev, c->result ? c->result : SCNPM_RESULT_APPLIED,
-			"%s", c->message);
+	/* back unasked: the core logs it per unit (a host older than ABI 1.1 hears APPLIED) */
+	if (c->restoring && result == SCNPM_RESULT_APPLIED && c->actual != 0 &&
+	    SCNPM_HAS(s->host, struct scnpm_host, health_put) && s->host->health_put)
+		result = SCNPM_RESULT_RESTORED;
+	c->restoring = 0;
+	s->host->report(s->host, c->srule->rule, &c->ev, result, "%s", c->message);
 	c->result = 0;
 	c->message[0] = '\0';
 	if (c->stopped && c->actual == 0 && c->desired == 0 && !c->dirty) {

@@ -67,6 +67,7 @@ void nftnl_sink_target_back(struct nftnl_sink *s, struct nftnl_target *t)
 	t->warned = 0;
 	if (t->is_set) {
 		n = nftnl_target_walk(s, t, NFTNL_WALK_REFILL);
+		nftnl_sink_count_restored(s, n);
 		scnpm_notice(s->host, "Set %s %s %s appeared; adding %u cgroup ids", nftnl_fam(t),
 			     t->table, t->name, n);
 	} else {
@@ -139,6 +140,7 @@ int nftnl_sink_on_mon(sd_event_source *es, int fd, uint32_t revents, void *userd
 	struct nftnl_sink *s = userdata;
 	int overrun = nftnl_sink_drain(s, fd, nftnl_sink_mon_msg, "nf_tables notifications");
 	if (overrun) {
+		s->n_lost++;
 		scnpm_warning(s->host, "Lost nf_tables notifications (receive buffer overrun), resyncing");
 		nftnl_sink_resync(s);
 	}

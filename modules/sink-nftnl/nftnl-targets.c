@@ -214,6 +214,9 @@ void nftnl_sink_reconcile_set(struct nftnl_sink *s, struct nftnl_target *t)
 		}
 	}
 	n_add = nftnl_target_walk(s, t, NFTNL_WALK_ADD_UNSEEN);
+	/* what the sink believed in the kernel and the listing lacks: deleted by others */
+	if (t->settle == NFTNL_SETTLED)
+		nftnl_sink_count_restored(s, n_add);
 	if (n_del > 0 || n_add > 0)
 		scnpm_info(s->host, "Reconciling %s %s %s: removing %u stale, adding %u missing cgroup ids",
 			   nftnl_fam(t), t->table, t->name, n_del, n_add);
@@ -242,6 +245,9 @@ void nftnl_sink_claims_walk(const void *node, VISIT which, void *data)
 			c->handle = 0;
 			if (c->desired != 0) {
 				nftnl_sink_mark_dirty(ctx->s, c);
+				nftnl_sink_count_restored(ctx->s, 1);
+				c->restoring = 1;
+				c->report_owed = 1;
 				scnpm_notice(ctx->s->host, "A rule of ours in chain %s %s %s was deleted "
 					     "(handle %" PRIu64 "), restoring it", nftnl_fam(ctx->t),
 					     ctx->t->table, ctx->t->name, ctx->handle);

@@ -470,5 +470,7 @@ SCNPM_MODULE_DEFINE = {
 	.apply = nftnl_sink_apply,
 	.flush = nftnl_sink_flush,
 	.check = nftnl_sink_check,
+	.inspect = nftnl_sink_inspect,
+	.health = nftnl_sink_health,
 };
 

@@ -13,7 +13,8 @@
  *   nftnl-targets.c    managed sets and chains: dumps, reconciliation, adoption of an
  *                      earlier run's rules, the settle step;
  *   nftnl-monitor.c    nf_tables notifications: what others deleted or created;
- *   nftnl-check.c      scnpm --check: do the sets, maps and chains exist, of the right kind.
+ *   nftnl-check.c      scnpm --check: do the sets, maps and chains exist, of the right kind;
+ *   nftnl-inspect.c    "scnpm status": inspect() and health().
  */
 
 #include <search.h>
@@ -129,6 +130,8 @@ struct nftnl_claim {
 	int dirty;
 	int report_owed;
 	int stopped;
+	int restoring;			/* its rule was deleted by someone else: the report
+					 * that it is back is RESTORED */
 	uint32_t result;
 	char message[256];
 };
@@ -175,6 +178,10 @@ struct nftnl_sink {
 	uint32_t genid;	     /* the ruleset generation last seen (NEWGEN), 0: not known */
 	int restart;	     /* the batch in flight was refused: the ruleset changed under it */
 	uint64_t n_restarts;
+	uint64_t n_restored;	/* ids and rules put back after someone else deleted them */
+	uint64_t n_lost;	/* notification overruns */
+	uint64_t last_repair_realtime_usec;
+	char inspect_object[512];	/* what inspect() last read back, for people */
 	char *rbuf;
 };
 
@@ -277,6 +284,12 @@ int nftnl_sink_on_settle(sd_event_source *es, void *userdata);
 void nftnl_sink_watch_target(struct nftnl_sink *s, struct nftnl_target *t);
 struct nftnl_target *nftnl_sink_get_target(struct nftnl_sink *s, int is_set, int family,
 						  const char *table, const char *name);
+/* Count n ids or rules put back after someone else deleted them. */
+void nftnl_sink_count_restored(struct nftnl_sink *s, unsigned n);
+/* nftnl-inspect.c: the module's inspect() and health() */
+int nftnl_sink_inspect(void *state, const struct scnpm_rule *rule,
+		       const struct scnpm_event *unit, struct scnpm_inspect *ret);
+int nftnl_sink_health(void *state);
 /* nftnl-check.c: the module's check() */
 int nftnl_sink_check(void *state, const struct scnpm_rule *rule, const char *text,
 		     const struct scnpm_event *unit);

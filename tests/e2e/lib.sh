@@ -558,13 +558,19 @@ tb_nft_list() {
 	fi
 }
 
-# tb_nft_rules FAMILY TABLE CHAIN: the chain's rules, one a line, without handles and
-# without the tag sink-nft adds to the comment of its rules (tb_nft_tagged counts those).
-tb_nft_rules() {
+# tb_nft_rules_marked FAMILY TABLE CHAIN: as tb_nft_rules, but a rule that carries
+# sink-nft's tag ends in " [scnpm]" instead, so a listing tells ours from the others.
+tb_nft_rules_marked() {
 	tb_exec nft list chain "$@" 2>/dev/null |
 		sed -n '/chain .* {/,/^\t}/p' | sed '1d;$d' | sed 's/^[[:space:]]*//' |
 		grep -v -e '^type .* hook ' -e '^$' |
-		sed -E -e 's/ comment "scnpm:[0-9a-f]{16}"$//' -e 's/ scnpm:[0-9a-f]{16}"$/"/'
+		sed -E -e 's/ comment "scnpm:[0-9a-f]{16}"$/ [scnpm]/' -e 's/ scnpm:[0-9a-f]{16}"$/" [scnpm]/'
+}
+
+# tb_nft_rules FAMILY TABLE CHAIN: the chain's rules, one a line, without handles and
+# without the tag sink-nft adds to the comment of its rules (tb_nft_tagged counts those).
+tb_nft_rules() {
+	tb_nft_rules_marked "$@" | sed 's/ \[scnpm\]$//'
 }
 
 # tb_nft_tagged FAMILY TABLE CHAIN: how many rules of the chain carry sink-nft's tag.
@@ -573,6 +579,65 @@ tb_nft_tagged() {
 
 	n=$(tb_exec nft list chain "$@" 2>/dev/null | grep -cE 'scnpm:[0-9a-f]{16}"$')
 	echo "${n:-0}"
+}
+
+# tb_set_ids FAMILY TABLE SET: the elements of a cgroupsv2 set, each as its cgroup id,
+# sorted. nft lists a live cgroup by its path (turned into its id here) and one that is
+# gone by its id, a bare number.
+tb_set_ids() {
+	tb_exec bash -c '
+		out=$(nft -j list set "$1" "$2" "$3") || exit 1
+		jq -r ".nftables[] | .set? // empty | .elem[]?" <<<"$out" | while read -r e; do
+			case $e in
+			*[!0-9]*) stat -c %i "/sys/fs/cgroup/$e" 2>/dev/null || echo "gone:$e" ;;
+			*) echo "$e" ;;
+			esac
+		done | sort' - "$@"
+}
+
+# tb_live_ids [--user] UNIT...: the cgroup ids of the units that run (one a line, sorted),
+# for comparing with tb_set_ids.
+tb_live_ids() {
+	local user=()
+
+	[ "$1" = --user ] && { user=(--user); shift; }
+	[ $# -gt 0 ] || return 0
+	# one systemctl call for all of them: a value per unit (empty when it has no cgroup)
+	tb_systemctl "${user[@]}" show -P ControlGroup "$@" 2>/dev/null | grep . |
+		tb_exec bash -c 'while read -r cg; do stat -c %i "/sys/fs/cgroup$cg"; done' 2>/dev/null | sort
+}
+
+# The exact final state. Each check compares what the kernel holds with what it must
+# hold, as a whole: every expected entry present exactly once, nothing else (nothing
+# stale, no duplicate), foreign rules counted like ours. On a mismatch TB_STATE_DIFF
+# holds a diff (want -, got +), which tap_ok prints; poll them with tb_wait.
+TB_STATE_DIFF=""
+
+tb__state_cmp() { # WHAT WANT GOT
+	local want got
+
+	want=$(printf '%s\n' "$2" | grep . | sort)
+	got=$(printf '%s\n' "$3" | grep . | sort)
+	if [ "$want" = "$got" ]; then
+		TB_STATE_DIFF=""
+		return 0
+	fi
+	TB_STATE_DIFF="$1:"$'\n'$(diff <(printf '%s\n' "$want") <(printf '%s\n' "$got") | grep '^[<>]' |
+		sed -e 's/^</want/' -e 's/^>/got /' | head -40)
+	return 1
+}
+
+# tb_exact_chain FAMILY TABLE CHAIN EXPECTED: the chain holds exactly the rules of
+# EXPECTED (one a line, any order, as tb_nft_rules_marked prints them: ours end in
+# " [scnpm]", foreign ones do not).
+tb_exact_chain() {
+	tb__state_cmp "chain $1 $2 $3" "$4" "$(tb_nft_rules_marked "$1" "$2" "$3")"
+}
+
+# tb_exact_set FAMILY TABLE SET EXPECTED: the set (or map) holds exactly the cgroup ids
+# of EXPECTED (one a line, as tb_set_ids prints them, e.g. from tb_live_ids).
+tb_exact_set() {
+	tb__state_cmp "set $1 $2 $3" "$4" "$(tb_set_ids "$1" "$2" "$3")"
 }
 
 # tb_count_rules FAMILY TABLE CHAIN PATTERN: how many rules of the chain match the
@@ -710,6 +775,8 @@ tap_ok() {
 	else
 		echo "not ok $TAP_N - $2"
 		TAP_FAILED=$((TAP_FAILED + 1))
+		[ -n "$TB_STATE_DIFF" ] && tap_diag <<<"$TB_STATE_DIFF"
+		TB_STATE_DIFF=""
 		[ -n "$TB_LEADER" ] && [ -n "${TB_EXPECT_DAEMON:-}" ] && tb_scnpm_dump
 	fi
 }

@@ -110,6 +110,39 @@ static void fake_host_report(const struct scnpm_host *h, const struct scnpm_rule
 			r.unit ? r.unit : "", result, r.message ? r.message : "");
 }
 
+static void fake_host_health_put(const struct scnpm_host *h, const char *key, uint64_t value)
+{
+	struct fake_host *f = (struct fake_host *)h;
+	size_t i;
+
+	for (i = 0; i < f->n_health && strcmp(f->health[i].key, key) != 0; i++)
+		;
+	if (i == sizeof(f->health) / sizeof(f->health[0]) || strlen(key) >= sizeof(f->health[i].key))
+		abort();
+	snprintf(f->health[i].key, sizeof(f->health[i].key), "%s", key);
+	f->health[i].value = value;
+	if (i == f->n_health)
+		f->n_health++;
+}
+
+int fake_host_health(struct fake_host *f, const struct scnpm_module *d, void *state)
+{
+	f->n_health = 0;
+	if (!SCNPM_HAS(d, struct scnpm_module, health) || !d->health)
+		return -EOPNOTSUPP;
+	return d->health(state);
+}
+
+int fake_host_health_get(const struct fake_host *f, const char *key, uint64_t *ret)
+{
+	for (size_t i = 0; i < f->n_health; i++)
+		if (strcmp(f->health[i].key, key) == 0) {
+			*ret = f->health[i].value;
+			return 1;
+		}
+	return 0;
+}
+
 struct fake_host *fake_host_new(sd_event *e, const char *module_name)
 {
 	struct fake_host *f = calloc(1, sizeof(*f));
@@ -125,6 +158,7 @@ struct fake_host *fake_host_new(sd_event *e, const char *module_name)
 	    .option = fake_host_option,
 	    .emit = fake_host_emit,
 	    .report = fake_host_report,
+	    .health_put = fake_host_health_put,
 	};
 	f->echo = FAKE_HOST_ECHO_ALL;
 	return f;

@@ -55,6 +55,12 @@ struct fake_host {
 	size_t n_reports, allocated_reports;
 	char *keys[16];
 	char *values[16]; /* NULL: the option is not given */
+	/* what the module's health() put, by fake_host_health(); later puts of a key win */
+	struct {
+		char key[64];
+		uint64_t value;
+	} health[32];
+	size_t n_health;
 	size_t n_options;
 	int echo; /* enum fake_host_echo */
 };
@@ -89,6 +95,11 @@ size_t fake_host_count_reports(const struct fake_host *f, const struct scnpm_rul
 /* The last report for rule, or NULL. */
 const struct fake_report *fake_host_last_report(const struct fake_host *f,
 						const struct scnpm_rule *rule);
+
+/* Calls the module's health() (d, state) and records what it puts; 0 or its -errno. */
+int fake_host_health(struct fake_host *f, const struct scnpm_module *d, void *state);
+/* The value health() put for key: 1 and *ret, or 0 when it put none. */
+int fake_host_health_get(const struct fake_host *f, const char *key, uint64_t *ret);
 
 /* dlopen()s path and returns its descriptor, with the handle in *ret_dl (dlclose() it
  * after the module's done()); NULL, with the reason on stderr, when that fails. */
