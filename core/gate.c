@@ -539,7 +539,6 @@ static int recover_one(struct manager *m, int dir, const char *name)
 
 int gate_recover(struct manager *m)
 {
-	_cleanup_free_ char *path = NULL;
 	DIR *d;
 	struct dirent *de;
 	int dir, fd, n = 0;

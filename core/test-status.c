@@ -288,7 +288,6 @@ Test(status, answering_changes_nothing)
 /* The daemon's socket: the interface described by its IDL file, GetStatus answered. */
 Test(status, over_the_socket)
 {
-	_cleanup_(json_object_putp) struct json_object *params = json_object_new_object();
 	_cleanup_free_ char *idl = read_file(IDL_PATH);
 	struct varlink_server *s = NULL;
 	char path[192];
