@@ -9,7 +9,9 @@
  * or more passes, and mnl_nlmsg_next() (and mnl_cb_run(), which loops with both) then
  * steps outside the buffer. Hand libmnl scnpm_nlmsg_framed_len(buf, n) instead of the n
  * that recv() returned: the messages from the first one that does not fit on are
- * dropped, as libmnl drops a short tail.
+ * dropped, as libmnl drops a short tail. "Fits" includes the padding to 4 bytes:
+ * mnl_attr_parse() walks attributes up to MNL_ALIGN(nlmsg_len), so an attribute may
+ * end in the padding of the last message, beyond the bytes received.
  */
 
 #include <linux/netlink.h>
@@ -18,7 +20,7 @@
 #include <string.h>
 
 /* The length of the leading run of messages in buf (len bytes) whose header is whole
- * and whose nlmsg_len is at least a header and within what is left. */
+ * and whose nlmsg_len is at least a header and, padded, within what is left. */
 static inline size_t scnpm_nlmsg_framed_len(const void *buf, size_t len)
 {
 	const unsigned char *p = (const unsigned char *)buf;
@@ -30,8 +32,11 @@ static inline size_t scnpm_nlmsg_framed_len(const void *buf, size_t len)
 		memcpy(&l, p + off + offsetof(struct nlmsghdr, nlmsg_len), sizeof(l));
 		if (l < sizeof(struct nlmsghdr) || l > len - off)
 			break;
-		/* the last message may come without its padding */
-		off += NLMSG_ALIGN(l) <= len - off ? NLMSG_ALIGN(l) : l;
+		/* libmnl walks a message's attributes up to its aligned end: a message
+		 * whose padding is cut off is not whole (the kernel pads every one) */
+		if (NLMSG_ALIGN(l) > len - off)
+			break;
+		off += NLMSG_ALIGN(l);
 	}
 	return off;
 }
