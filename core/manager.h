@@ -65,6 +65,7 @@ struct manager {
 	sd_event_source *status_timer;	/* STATUS= to systemd, at most once a second */
 	bool want_reload, want_reapply;
 	bool started;
+	bool reconciled;	/* the initial reconcile is done: events are dispatched */
 	bool checking;		/* --check: reports are the check's findings */
 	unsigned n_config_errors; /* logged by the last manager_parse_config() */
 
