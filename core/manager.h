@@ -59,6 +59,8 @@ struct manager {
 	struct cgroup_snapshot *snapshot;
 
 	struct hashmap *units;	/* "manager:uid:name" -> struct unit (unit.h) */
+	struct unit *cool_head, *cool_tail;	/* units in their cooldown, by its end */
+	sd_event_source *cool_timer;	/* the head's end */
 	struct hashmap *applied;	/* -> struct applied (applied.h) */
 
 	sd_event_source *defer;	/* runs deferred reload/reapply */
