@@ -6,16 +6,26 @@
 
 #include "hashmap.h"
 
-struct entry {
+/*
+ * Open addressing with linear probing: one array of slots, no allocation per entry. A
+ * slot keeps its key's hash, so probes compare strings only when the hashes agree and
+ * growing never hashes a key again. Removal shifts the following entries of the run
+ * back (no tombstones), so a lookup stops at the first empty slot. At most 3/4 full.
+ */
+
+struct slot {
+	uint64_t hash;	/* 0: empty (a key's hash is never 0) */
 	const char *key;
 	void *value;
-	struct entry *next;
 };
 
 struct hashmap {
-	struct entry **buckets;
-	size_t n_buckets, n_entries;
+	struct slot *slots;
+	size_t mask;	/* slots - 1, a power of two */
+	size_t n_entries;
 };
+
+#define HASHMAP_MIN_SLOTS 16
 
 static uint64_t hash_string(const char *s)
 {
@@ -25,7 +35,9 @@ static uint64_t hash_string(const char *s)
 		h ^= (unsigned char)*s;
 		h *= 1099511628211ULL;
 	}
-	return h;
+	/* mix the high bits into the low ones the mask keeps */
+	h ^= h >> 29;
+	return h ? h : 1;
 }
 
 struct hashmap *hashmap_new(void)
@@ -34,12 +46,12 @@ struct hashmap *hashmap_new(void)
 
 	if (!h)
 		return NULL;
-	h->n_buckets = 16;
-	h->buckets = calloc(h->n_buckets, sizeof(struct entry *));
-	if (!h->buckets) {
+	h->slots = calloc(HASHMAP_MIN_SLOTS, sizeof(*h->slots));
+	if (!h->slots) {
 		free(h);
 		return NULL;
 	}
+	h->mask = HASHMAP_MIN_SLOTS - 1;
 	return h;
 }
 
@@ -47,52 +59,57 @@ struct hashmap *hashmap_free(struct hashmap *h)
 {
 	if (!h)
 		return NULL;
-	for (size_t i = 0; i < h->n_buckets; i++)
-		for (struct entry *e = h->buckets[i], *n; e; e = n) {
-			n = e->next;
-			free(e);
-		}
-	free(h->buckets);
+	free(h->slots);
 	free(h);
 	return NULL;
 }
 
+/* The slot of key, or the empty one where it would go. */
+static struct slot *find_slot(const struct hashmap *h, const char *key, uint64_t hash)
+{
+	for (size_t i = hash & h->mask;; i = (i + 1) & h->mask) {
+		struct slot *s = &h->slots[i];
+
+		if (s->hash == 0 || (s->hash == hash && strcmp(s->key, key) == 0))
+			return s;
+	}
+}
+
 static int hashmap_grow(struct hashmap *h)
 {
-	size_t nb = h->n_buckets * 2;
-	struct entry **b = calloc(nb, sizeof(struct entry *));
+	size_t n = (h->mask + 1) * 2;
+	struct slot *old = h->slots, *slots = calloc(n, sizeof(*slots));
 
-	if (!b)
+	if (!slots)
 		return -ENOMEM;
-	for (size_t i = 0; i < h->n_buckets; i++)
-		for (struct entry *e = h->buckets[i], *n; e; e = n) {
-			size_t j = hash_string(e->key) % nb;
+	h->slots = slots;
+	h->mask = n - 1;
+	for (size_t i = 0; i < n / 2; i++) {
+		size_t j;
 
-			n = e->next;
-			e->next = b[j];
-			b[j] = e;
-		}
-	free(h->buckets);
-	h->buckets = b;
-	h->n_buckets = nb;
+		if (old[i].hash == 0)
+			continue;
+		for (j = old[i].hash & h->mask; slots[j].hash != 0; j = (j + 1) & h->mask)
+			;
+		slots[j] = old[i];
+	}
+	free(old);
 	return 0;
 }
 
 int hashmap_put(struct hashmap *h, const char *key, void *value)
 {
-	struct entry *e;
-	size_t i;
+	uint64_t hash = hash_string(key);
+	struct slot *s = find_slot(h, key, hash);
 
-	if (hashmap_get(h, key))
+	if (s->hash != 0)
 		return -EEXIST;
-	if (h->n_entries >= h->n_buckets && hashmap_grow(h) < 0)
-		return -ENOMEM;
-	e = malloc(sizeof(*e));
-	if (!e)
-		return -ENOMEM;
-	i = hash_string(key) % h->n_buckets;
-	*e = (struct entry){ .key = key, .value = value, .next = h->buckets[i] };
-	h->buckets[i] = e;
+	if ((h->n_entries + 1) * 4 > (h->mask + 1) * 3) {
+		if (hashmap_grow(h) < 0)
+			return -ENOMEM;
+		s = find_slot(h, key, hash);
+	}
+	*s = (struct slot){ .hash = hash, .key = key, .value = value };
 	h->n_entries++;
 	return 0;
 }
@@ -101,27 +118,35 @@ void *hashmap_get(const struct hashmap *h, const char *key)
 {
 	if (!h)
 		return NULL;
-	for (struct entry *e = h->buckets[hash_string(key) % h->n_buckets]; e; e = e->next)
-		if (strcmp(e->key, key) == 0)
-			return e->value;
-	return NULL;
+	return find_slot(h, key, hash_string(key))->value;
 }
 
 void *hashmap_remove(struct hashmap *h, const char *key)
 {
+	struct slot *s;
+	void *v;
+	size_t i;
+
 	if (!h)
 		return NULL;
-	for (struct entry **p = &h->buckets[hash_string(key) % h->n_buckets]; *p; p = &(*p)->next)
-		if (strcmp((*p)->key, key) == 0) {
-			struct entry *e = *p;
-			void *v = e->value;
+	s = find_slot(h, key, hash_string(key));
+	if (s->hash == 0)
+		return NULL;
+	v = s->value;
+	h->n_entries--;
+	/* Close the gap: move back each later entry of the run that may live here. */
+	i = (size_t)(s - h->slots);
+	for (size_t j = (i + 1) & h->mask; h->slots[j].hash != 0; j = (j + 1) & h->mask) {
+		size_t home = h->slots[j].hash & h->mask;
 
-			*p = e->next;
-			free(e);
-			h->n_entries--;
-			return v;
+		/* j's entry may move to i when its home is not cyclically within (i, j] */
+		if (((j - home) & h->mask) >= ((j - i) & h->mask)) {
+			h->slots[i] = h->slots[j];
+			i = j;
 		}
-	return NULL;
+	}
+	h->slots[i] = (struct slot){};
+	return v;
 }
 
 size_t hashmap_size(const struct hashmap *h)
@@ -129,30 +154,20 @@ size_t hashmap_size(const struct hashmap *h)
 	return h ? h->n_entries : 0;
 }
 
-/* The cursor counts entries visited in bucket order; the chain position within a bucket
- * is recomputed each call, which is fine for the table sizes we keep (one entry per
- * configured unit or live matching unit). */
+/* The cursor is the index of the next slot to look at. */
 void *hashmap_iterate(const struct hashmap *h, size_t *i, const char **ret_key)
 {
-	size_t bucket, pos, k;
-
 	if (!h)
 		return NULL;
-	/* *i encodes (bucket << 32 | position in chain) */
-	bucket = *i >> 32;
-	pos = *i & 0xffffffffu;
-	for (; bucket < h->n_buckets; bucket++, pos = 0) {
-		struct entry *e = h->buckets[bucket];
+	for (; *i <= h->mask; (*i)++) {
+		const struct slot *s = &h->slots[*i];
 
-		for (k = 0; e && k < pos; k++)
-			e = e->next;
-		if (e) {
-			*i = (bucket << 32) | (pos + 1);
-			if (ret_key)
-				*ret_key = e->key;
-			return e->value;
-		}
+		if (s->hash == 0)
+			continue;
+		(*i)++;
+		if (ret_key)
+			*ret_key = s->key;
+		return s->value;
 	}
-	*i = (size_t)h->n_buckets << 32;
 	return NULL;
 }
