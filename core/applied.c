@@ -10,19 +10,12 @@
 #include "manager.h"
 #include "util.h"
 
-static char *applied_key(const struct rule *rule, uint32_t manager, uint32_t uid, const char *subject)
-{
-	char *k = NULL;
-
-	if (asprintf(&k, "%p %" PRIu32 ":%" PRIu32 ":%s", (const void *)rule, manager, uid, subject) < 0)
-		return NULL;
-	return k;
-}
-
 struct applied *applied_find(struct manager *m, const struct rule *rule, uint32_t manager,
 			     uint32_t uid, const char *subject)
 {
-	_cleanup_free_ char *k = applied_key(rule, manager, uid, subject);
+	_cleanup_free_ char *heap = NULL;
+	char buf[KEY_BUF];
+	const char *k = key_format(buf, &heap, rule, manager, uid, subject);
 
 	return k ? hashmap_get(m->applied, k) : NULL;
 }
@@ -31,7 +24,6 @@ static struct applied *applied_free(struct applied *a)
 {
 	if (a) {
 		free(a->key);
-		free(a->subject);
 		free(a->message);
 		free(a);
 	}
@@ -41,7 +33,9 @@ static struct applied *applied_free(struct applied *a)
 int applied_put(struct manager *m, struct rule *rule, uint32_t manager, uint32_t uid,
 		const char *subject, uint64_t cgroup_id)
 {
-	_cleanup_free_ char *k = applied_key(rule, manager, uid, subject);
+	_cleanup_free_ char *heap = NULL;
+	char buf[KEY_BUF];
+	const char *k = key_format(buf, &heap, rule, manager, uid, subject);
 	struct applied *a;
 
 	if (!k)
@@ -51,15 +45,16 @@ int applied_put(struct manager *m, struct rule *rule, uint32_t manager, uint32_t
 		a = calloc(1, sizeof(*a));
 		if (!a)
 			return -ENOMEM;
-		a->key = TAKE_PTR(k);
+		a->key = strdup(k);
 		a->rule = rule;
 		a->manager = manager;
 		a->uid = uid;
-		a->subject = strdup(subject);
-		if (!a->subject || hashmap_put(m->applied, a->key, a) < 0) {
+		if (!a->key || hashmap_put(m->applied, a->key, a) < 0) {
 			applied_free(a);
 			return -ENOMEM;
 		}
+		/* the subject is the key's tail */
+		a->subject = a->key + strlen(a->key) - strlen(subject);
 	}
 	a->cgroup_id = cgroup_id;
 	a->result = 0;

@@ -23,7 +23,7 @@ struct applied {
 	char *key;
 	struct rule *rule;
 	uint32_t manager, uid;
-	char *subject;
+	const char *subject;	/* the key's tail */
 	uint64_t cgroup_id;	/* what it was sent for (literal rules: of all paths combined) */
 	uint32_t result;	/* enum scnpm_result the sink reported; 0 while none */
 

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <criterion/new/assert.h>
 
 #include "hashmap.h"
+#include "util.h"
 
 #define N 3000
 
@@ -95,4 +97,27 @@ Test(hashmap, empty_and_null)
 	cr_assert(eq(ptr, hashmap_get(NULL, "x"), NULL));
 	cr_assert(eq(sz, hashmap_size(NULL), 0));
 	hashmap_free(h);
+}
+
+Test(hashmap, keys_formatted_in_place_or_on_the_heap)
+{
+	char buf[KEY_BUF], name[600];
+	_cleanup_free_ char *heap = NULL, *want = NULL;
+	const char *k;
+
+	k = key_format(buf, &heap, NULL, 2, 1000, "a.service");
+	cr_assert(eq(str, (char *)k, "2:1000:a.service"));
+	cr_assert(eq(ptr, (void *)k, buf));
+	cr_assert(eq(ptr, heap, NULL));
+	k = key_format(buf, &heap, (void *)0xabc0, 0, 0, "x");
+	cr_assert(eq(str, (char *)k, "abc0 0:0:x"));
+	k = key_format(buf, &heap, NULL, 4294967295u, 4294967295u, "");
+	cr_assert(eq(str, (char *)k, "4294967295:4294967295:"));
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	k = key_format(buf, &heap, (void *)UINTPTR_MAX, 4294967295u, 4294967295u, name);
+	cr_assert(ne(ptr, heap, NULL));
+	cr_assert(eq(ptr, (void *)k, heap));
+	cr_assert(ge(int, asprintf(&want, "%jx 4294967295:4294967295:%s", (uintmax_t)UINTPTR_MAX, name), 0));
+	cr_assert(eq(str, (char *)k, want));
 }

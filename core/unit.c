@@ -11,6 +11,7 @@
 #include "log.h"
 #include "manager.h"
 #include "unit.h"
+#include "util.h"
 
 /* Cooldowns ended per timer callback: the loop serves its other sources in between. */
 #define UNIT_COOLDOWN_BATCH 64
@@ -58,7 +59,6 @@ static struct unit *unit_free(struct unit *u)
 		return NULL;
 	cool_unlink(u);
 	free(u->key);
-	free(u->name);
 	free(u->cgroup_hint);
 	free(u);
 	return NULL;
@@ -66,10 +66,12 @@ static struct unit *unit_free(struct unit *u)
 
 struct unit *unit_get(struct manager *m, uint32_t kind, uint32_t uid, const char *name, bool create)
 {
-	_cleanup_free_ char *key = NULL;
+	_cleanup_free_ char *heap = NULL;
+	char buf[KEY_BUF];
+	const char *key = key_format(buf, &heap, NULL, kind, uid, name);
 	struct unit *u;
 
-	if (asprintf(&key, "%" PRIu32 ":%" PRIu32 ":%s", kind, uid, name) < 0) {
+	if (!key) {
 		log_oom();
 		return NULL;
 	}
@@ -85,13 +87,14 @@ struct unit *unit_get(struct manager *m, uint32_t kind, uint32_t uid, const char
 	u->manager = m;
 	u->kind = kind;
 	u->uid = uid;
-	u->key = TAKE_PTR(key);
-	u->name = strdup(name);
-	if (!u->name || hashmap_put(m->units, u->key, u) < 0) {
+	u->key = strdup(key);
+	/* the name is the key's tail */
+	if (!u->key || hashmap_put(m->units, u->key, u) < 0) {
 		unit_free(u);
 		log_oom();
 		return NULL;
 	}
+	u->name = u->key + strlen(u->key) - strlen(name);
 	return u;
 }
 

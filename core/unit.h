@@ -31,7 +31,7 @@ enum unit_state {
 struct unit {
 	struct manager *manager;
 	char *key;		/* "manager:uid:name" */
-	char *name;
+	const char *name;	/* the key's tail */
 	uint32_t kind;		/* enum scnpm_manager: SYSTEM, USER, or ANY (unknown: literal rules only) */
 	uint32_t uid;
 	enum unit_state state;

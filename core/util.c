@@ -263,3 +263,43 @@ const char *runtime_dir(void)
 		return d;
 	return "/run/scnpm";
 }
+
+static char *put_u64(char *p, uint64_t v, unsigned base)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+const char *key_format(char buf[static KEY_BUF], char **ret_heap, const void *ptr,
+		       uint32_t manager, uint32_t uid, const char *name)
+{
+	size_t len = strlen(name);
+	char *k = buf, *p;
+
+	*ret_heap = NULL;
+	/* 16 hex digits and a space, two numbers of 10 digits with their colons */
+	if (len + 17 + 22 + 1 > KEY_BUF) {
+		k = *ret_heap = malloc(len + 17 + 22 + 1);
+		if (!k)
+			return NULL;
+	}
+	p = k;
+	if (ptr) {
+		p = put_u64(p, (uintptr_t)ptr, 16);
+		*p++ = ' ';
+	}
+	p = put_u64(p, manager, 10);
+	*p++ = ':';
+	p = put_u64(p, uid, 10);
+	*p++ = ':';
+	memcpy(p, name, len + 1);
+	return k;
+}

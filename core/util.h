@@ -43,3 +43,10 @@ const char *manager_kind_to_string(uint32_t kind);
 /* The daemon's runtime directory: $RUNTIME_DIRECTORY (the unit's RuntimeDirectory=scnpm)
  * or /run/scnpm. Holds the instance lock and the control socket. */
 const char *runtime_dir(void);
+
+/* Table keys "[PTR ]MANAGER:UID:NAME" (units, applied records, the tree snapshot),
+ * written without printf or allocation: into buf when they fit, else into a heap copy
+ * left in *ret_heap for the caller to free. NULL when out of memory. */
+#define KEY_BUF 320
+const char *key_format(char buf[static KEY_BUF], char **ret_heap, const void *ptr,
+		       uint32_t manager, uint32_t uid, const char *name);
