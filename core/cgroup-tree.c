@@ -2,11 +2,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include <scnpm/cgroup2.h>
 #include <scnpm/module.h>
 #include <scnpm/unit-name.h>
 
@@ -17,11 +19,16 @@
 /* How deep slices nest before we stop looking (systemd allows more, nobody uses it). */
 #define SLICE_DEPTH_MAX 16
 
-static uint64_t n_dirs_read;
+static uint64_t n_dirs_read, n_lookups;
 
 uint64_t cgroup_tree_dirs_read(void)
 {
 	return n_dirs_read;
+}
+
+uint64_t cgroup_tree_lookups(void)
+{
+	return n_lookups;
 }
 
 static DIR *tree_opendir(const char *path)
@@ -32,11 +39,16 @@ static DIR *tree_opendir(const char *path)
 
 int cgroup_tree_id(const char *root, const char *path, uint64_t *ret_id)
 {
-	_cleanup_free_ char *p = NULL;
+	size_t lr = strlen(root), lp = strlen(path);
+	char p[PATH_MAX];
 	struct stat st;
 
-	if (asprintf(&p, "%s/%s", root, path) < 0)
-		return -ENOMEM;
+	if (lr + 1 + lp >= sizeof(p))
+		return -ENAMETOOLONG;
+	n_lookups++;
+	memcpy(p, root, lr);
+	p[lr] = '/';
+	memcpy(p + lr + 1, path, lp + 1);
 	if (stat(p, &st) < 0)
 		return errno == ENOTDIR ? -ENOENT : -errno;
 	if (!S_ISDIR(st.st_mode))
@@ -303,6 +315,7 @@ struct walk {
 	cgroup_unit_func_t f;
 	void *userdata;
 	unsigned budget; /* directories still to read */
+	int dirent_ino;	 /* -1 not known yet, else scnpm_dirent_ino_is_st_ino() of the tree */
 };
 
 /* The units in the slice at base (a path below root, "" for the root) and, recursively,
@@ -323,6 +336,8 @@ static int walk_slice(struct walk *w, const char *base, unsigned depth, uint32_t
 	d = tree_opendir(abs);
 	if (!d)
 		return 0; /* gone meanwhile, or not ours to read */
+	if (w->dirent_ino < 0)
+		w->dirent_ino = scnpm_dirent_ino_is_st_ino(dirfd(d));
 	while (r >= 0 && (de = readdir(d))) {
 		_cleanup_free_ char *path = NULL;
 		size_t l = strlen(de->d_name);
@@ -340,7 +355,10 @@ static int walk_slice(struct walk *w, const char *base, unsigned depth, uint32_t
 			r = walk_slice(w, path, depth + 1, manager, uid);
 			continue;
 		}
-		if (cgroup_tree_id(w->root, path, &id) < 0)
+		/* the cgroup id from the listing where it is st_ino: no lookup per unit */
+		if (w->dirent_ino > 0 && de->d_type == DT_DIR)
+			id = de->d_ino;
+		else if (cgroup_tree_id(w->root, path, &id) < 0)
 			continue;
 		r = w->f(manager, uid, de->d_name, path, id, w->userdata);
 		/* user.slice/user-N.slice/user@N.service: the user manager of N */
@@ -359,7 +377,8 @@ static int walk_slice(struct walk *w, const char *base, unsigned depth, uint32_t
 
 int cgroup_tree_foreach_unit(const char *root, cgroup_unit_func_t f, void *userdata)
 {
-	struct walk w = { .root = root, .f = f, .userdata = userdata, .budget = WALK_BUDGET };
+	struct walk w = { .root = root, .f = f, .userdata = userdata, .budget = WALK_BUDGET,
+			  .dirent_ino = -1 };
 
 	return walk_slice(&w, "", 0, SCNPM_MANAGER_SYSTEM, 0);
 }
@@ -367,30 +386,25 @@ int cgroup_tree_foreach_unit(const char *root, cgroup_unit_func_t f, void *userd
 /* ---- snapshot ---- */
 
 struct snap_unit {
-	char *key;	/* "manager:uid:name" */
-	char *path;
+	const char *key;	/* "manager:uid:name", in buf */
+	const char *path;	/* in buf */
 	uint64_t id;
 	bool ambiguous;	/* seen in more than one place: the tree decides, as without a snapshot */
+	char buf[];
 };
 
 struct cgroup_snapshot {
 	struct hashmap *units;
 };
 
-static char *snap_key(uint32_t manager, uint32_t uid, const char *name)
-{
-	char *k = NULL;
-
-	if (asprintf(&k, "%" PRIu32 ":%" PRIu32 ":%s", manager, uid, name) < 0)
-		return NULL;
-	return k;
-}
-
 static int snap_on_unit(uint32_t manager, uint32_t uid, const char *name, const char *path,
 			uint64_t id, void *userdata)
 {
 	struct cgroup_snapshot *s = userdata;
-	_cleanup_free_ char *key = snap_key(manager, uid, name);
+	_cleanup_free_ char *heap = NULL;
+	char kb[KEY_BUF];
+	const char *key = key_format(kb, &heap, NULL, manager, uid, name);
+	size_t lk, lp;
 	struct snap_unit *u;
 
 	if (!key)
@@ -400,15 +414,16 @@ static int snap_on_unit(uint32_t manager, uint32_t uid, const char *name, const 
 		u->ambiguous = true;
 		return 0;
 	}
-	u = calloc(1, sizeof(*u));
+	lk = strlen(key) + 1;
+	lp = strlen(path) + 1;
+	u = malloc(sizeof(*u) + lk + lp);
 	if (!u)
 		return -ENOMEM;
-	u->path = strdup(path);
-	u->id = id;
-	u->key = TAKE_PTR(key);
-	if (!u->path || hashmap_put(s->units, u->key, u) < 0) {
-		free(u->path);
-		free(u->key);
+	/* the fixed part first: assigning it may write its padding, where buf begins */
+	*u = (struct snap_unit){ .key = u->buf, .path = u->buf + lk, .id = id };
+	memcpy(u->buf, key, lk);
+	memcpy(u->buf + lk, path, lp);
+	if (hashmap_put(s->units, u->key, u) < 0) {
 		free(u);
 		return -ENOMEM;
 	}
@@ -422,11 +437,8 @@ struct cgroup_snapshot *cgroup_snapshot_free(struct cgroup_snapshot *s)
 
 	if (!s)
 		return NULL;
-	while ((u = hashmap_iterate(s->units, &i, NULL))) {
-		free(u->key);
-		free(u->path);
+	while ((u = hashmap_iterate(s->units, &i, NULL)))
 		free(u);
-	}
 	hashmap_free(s->units);
 	free(s);
 	return NULL;
@@ -435,7 +447,7 @@ struct cgroup_snapshot *cgroup_snapshot_free(struct cgroup_snapshot *s)
 int cgroup_snapshot_take(const char *root, struct cgroup_snapshot **ret)
 {
 	struct cgroup_snapshot *s = calloc(1, sizeof(*s));
-	struct walk w = { .root = root, .f = snap_on_unit, .budget = WALK_BUDGET };
+	struct walk w = { .root = root, .f = snap_on_unit, .budget = WALK_BUDGET, .dirent_ino = -1 };
 	int r;
 
 	if (!s)
@@ -457,10 +469,21 @@ int cgroup_snapshot_take(const char *root, struct cgroup_snapshot **ret)
 	return 0;
 }
 
+static const struct snap_unit *snap_get(const struct cgroup_snapshot *s, uint32_t manager,
+					uint32_t uid, const char *name)
+{
+	_cleanup_free_ char *heap = NULL;
+	char kb[KEY_BUF];
+	const char *key = key_format(kb, &heap, NULL,
+				     manager == SCNPM_MANAGER_USER ? manager : SCNPM_MANAGER_SYSTEM,
+				     manager == SCNPM_MANAGER_USER ? uid : 0, name);
+
+	return key ? hashmap_get(s->units, key) : NULL;
+}
+
 int cgroup_snapshot_find_unit(const struct cgroup_snapshot *s, const char *root, uint32_t manager,
 			      uint32_t uid, const char *name, char **ret_path, uint64_t *ret_id)
 {
-	_cleanup_free_ char *key = NULL;
 	const struct snap_unit *u;
 	char *p;
 
@@ -468,11 +491,7 @@ int cgroup_snapshot_find_unit(const struct cgroup_snapshot *s, const char *root,
 	 * cgroup_tree_find_unit() refuses what is no unit name. */
 	if (!s || endswith(name, ".slice") || !scnpm_unit_name_is_valid(name))
 		return cgroup_tree_find_unit(root, manager, uid, name, ret_path, ret_id);
-	key = snap_key(manager == SCNPM_MANAGER_USER ? manager : SCNPM_MANAGER_SYSTEM,
-		       manager == SCNPM_MANAGER_USER ? uid : 0, name);
-	if (!key)
-		return -ENOMEM;
-	u = hashmap_get(s->units, key);
+	u = snap_get(s, manager, uid, name);
 	if (!u)
 		return -ENOENT;
 	if (u->ambiguous)
@@ -481,6 +500,17 @@ int cgroup_snapshot_find_unit(const struct cgroup_snapshot *s, const char *root,
 	if (!p)
 		return -ENOMEM;
 	*ret_path = p;
+	*ret_id = u->id;
+	return 0;
+}
+
+int cgroup_snapshot_id(const struct cgroup_snapshot *s, uint32_t manager, uint32_t uid,
+		       const char *name, const char *path, uint64_t *ret_id)
+{
+	const struct snap_unit *u = s ? snap_get(s, manager, uid, name) : NULL;
+
+	if (!u || u->ambiguous || !streq(u->path, path))
+		return -ENOENT;
 	*ret_id = u->id;
 	return 0;
 }

@@ -54,5 +54,13 @@ struct cgroup_snapshot *cgroup_snapshot_free(struct cgroup_snapshot *s);
 int cgroup_snapshot_find_unit(const struct cgroup_snapshot *s, const char *root, uint32_t manager,
 			      uint32_t uid, const char *name, char **ret_path, uint64_t *ret_id);
 
-/* Directories read by this process's lookups (opendir), for complexity tests. */
+/* The id of the cgroup at path, unit name of (manager, uid), as of the snapshot. -ENOENT
+ * when the walk did not see it there (or saw the name in more than one place): then ask
+ * the tree (cgroup_tree_id()). */
+int cgroup_snapshot_id(const struct cgroup_snapshot *s, uint32_t manager, uint32_t uid,
+		       const char *name, const char *path, uint64_t *ret_id);
+
+/* Directories read by this process's lookups (opendir), and cgroups looked up one by
+ * one (cgroup_tree_id()), for complexity tests. */
 uint64_t cgroup_tree_dirs_read(void);
+uint64_t cgroup_tree_lookups(void);

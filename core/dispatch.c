@@ -13,7 +13,7 @@
 #include "unit.h"
 #include "util.h"
 
-/* Lookups of units without a cgroup hint in one global pass before it walks the tree. */
+/* Lookups of units in one global pass before it walks the tree. */
 #define DISPATCH_LOOKUPS_BEFORE_WALK 8
 
 /* Where something is now. */
@@ -113,33 +113,45 @@ static void dispatch_literal(struct manager *m, struct rule *r, unsigned flags)
 
 /* ---- unit-bound rules ---- */
 
-static int unit_cgroup(struct manager *m, uint32_t kind, uint32_t uid, const char *name,
-		       const char *hint, char **ret_path, uint64_t *ret_id)
+/* In a global pass, past a few lookups, one walk of the tree answers the rest: a unit
+ * that runs nowhere costs a read of all its manager's slices, and thousands of units
+ * that run cost a lookup each. NULL: look in the tree itself. */
+static const struct cgroup_snapshot *pass_snapshot(struct manager *m)
 {
-	uint64_t id;
-	char *p;
+	if (!m->global_pass || m->snapshot || m->n_pass_lookups > DISPATCH_LOOKUPS_BEFORE_WALK)
+		return m->snapshot;
+	/* once: when the walk fails (it hit its bound), every lookup goes to the tree */
+	if (++m->n_pass_lookups > DISPATCH_LOOKUPS_BEFORE_WALK &&
+	    cgroup_snapshot_take(m->opt.cgroup_root, &m->snapshot) < 0)
+		m->snapshot = NULL;
+	return m->snapshot;
+}
 
+/* Where unit name of kind is: *ret_path borrows hint when that is where it is, else
+ * points to *ret_owned (freed by the caller). */
+static int unit_locate(struct manager *m, uint32_t kind, uint32_t uid, const char *name,
+		       const char *hint, const char **ret_path, char **ret_owned, uint64_t *ret_id)
+{
+	const struct cgroup_snapshot *snap;
+	int r;
+
+	*ret_owned = NULL;
 	if (kind == SCNPM_MANAGER_ANY)
 		return -ENOENT;
+	snap = pass_snapshot(m);
 	if (!hint) {
-		/* A unit that runs nowhere costs a read of all its manager's slices: past a
-		 * few of those in one global pass, one walk of the tree answers them all. */
-		if (m->global_pass && !m->snapshot &&
-		    ++m->n_pass_lookups > DISPATCH_LOOKUPS_BEFORE_WALK &&
-		    cgroup_snapshot_take(m->opt.cgroup_root, &m->snapshot) < 0)
-			m->snapshot = NULL;
-		return cgroup_snapshot_find_unit(m->snapshot, m->opt.cgroup_root, kind, uid, name,
-						 ret_path, ret_id);
+		r = cgroup_snapshot_find_unit(snap, m->opt.cgroup_root, kind, uid, name, ret_owned,
+					      ret_id);
+		if (r >= 0)
+			*ret_path = *ret_owned;
+		return r;
 	}
 	/* A cgroup source saw it there and reports where it goes: when that cgroup is gone,
 	 * so is the unit. */
-	if (cgroup_tree_id(m->opt.cgroup_root, hint, &id) < 0)
+	if (cgroup_snapshot_id(snap, kind, uid, name, hint, ret_id) < 0 &&
+	    cgroup_tree_id(m->opt.cgroup_root, hint, ret_id) < 0)
 		return -ENOENT;
-	p = strdup(hint);
-	if (!p)
-		return -ENOMEM;
-	*ret_path = p;
-	*ret_id = id;
+	*ret_path = hint;
 	return 0;
 }
 
@@ -147,23 +159,35 @@ int dispatch_unit_cgroup(struct manager *m, uint32_t kind, uint32_t uid, const c
 			 char **ret_path, uint64_t *ret_id)
 {
 	struct unit *u = unit_get(m, kind, uid, name, false);
+	const char *path;
+	char *owned;
+	int r;
 
-	return unit_cgroup(m, kind, uid, name, u ? u->cgroup_hint : NULL, ret_path, ret_id);
+	r = unit_locate(m, kind, uid, name, u ? u->cgroup_hint : NULL, &path, &owned, ret_id);
+	if (r < 0)
+		return r;
+	if (!owned) {
+		owned = strdup(path);
+		if (!owned)
+			return -ENOMEM;
+	}
+	*ret_path = owned;
+	return 0;
 }
 
-static void unit_truth(struct manager *m, struct unit *u, char **path, struct truth *t)
+static void unit_truth(struct manager *m, struct unit *u, char **owned, struct truth *t)
 {
+	const char *path;
 	uint64_t id;
 	int r;
 
 	*t = (struct truth){};
-	*path = NULL;
-	r = unit_cgroup(m, u->kind, u->uid, u->name, u->cgroup_hint, path, &id);
+	r = unit_locate(m, u->kind, u->uid, u->name, u->cgroup_hint, &path, owned, &id);
 	if (r == -ENOMEM)
 		log_oom();
 	if (r < 0)
 		return;
-	*t = (struct truth){ .present = true, .path = *path, .id = id, .first_id = id };
+	*t = (struct truth){ .present = true, .path = path, .id = id, .first_id = id };
 }
 
 static bool unit_bound_for(const struct rule *r, const struct unit *u, uint64_t min_generation)

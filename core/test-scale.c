@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Complexity guards: what a start costs in the cgroup tree must not grow with the
- * product of directives and slices. Counted, never timed: directories read
- * (cgroup_tree_dirs_read()) while the manager starts with N directives for N units
- * that run nowhere, with a tree of a few slices.
+ * product of directives and slices, nor per running unit. Counted, never timed:
+ * directories read (cgroup_tree_dirs_read()) while the manager starts with N directives
+ * for N units that run nowhere, with a tree of a few slices; cgroups looked up one by
+ * one (cgroup_tree_lookups()) while it starts with N running units.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,42 @@ Test(scale, absent_units_cost_one_walk_at_start)
 	/* the same walk of the tree, whatever the number of units looked up */
 	cr_assert(eq(u64, small, big));
 	cr_assert(gt(u64, small, 0));
+}
+
+/* n units that run, reported by the source as it starts (as source-cgroupfs's scan
+ * does): the cgroups looked up one by one while the manager starts. */
+static uint64_t lookups_starting_with_running(unsigned n)
+{
+	_cleanup_free_ char *conf = conf_of(n);
+	char line[128], path[64];
+	uint64_t before;
+
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "system.slice/cf-%u.service", i);
+		mkcg(path);
+		/* with an id, as source-cgroupfs reports them */
+		snprintf(line, sizeof(line), "started\tsystem\tcf-%u.service\t%s\t%u", i, path, 1000 + i);
+		send_event(line);
+	}
+	before = cgroup_tree_lookups();
+	cr_assert(eq(int, start(conf, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
+	cr_assert(eq(u32, count(fx.log, "apply cf-"), n));
+	return cgroup_tree_lookups() - before;
+}
+
+Test(scale, running_units_cost_one_walk_at_start)
+{
+	uint64_t small, big;
+
+	make_tree();
+	small = lookups_starting_with_running(20);
+	fixture_teardown();
+	fixture_setup();
+	make_tree();
+	/* a few hundred: the events go through a pipe that is read only once started */
+	big = lookups_starting_with_running(500);
+	/* the walk answers where each is, whatever their number */
+	cr_assert(eq(u64, small, big));
 }
 
 Test(scale, the_walk_finds_units_where_a_lookup_would)
