@@ -98,6 +98,7 @@ struct cgroupfs_source {
 	unsigned n_ignored_logged;
 	int watch_warned;
 	int need_rescan;
+	int dirent_ino;				/* listings give st_ino in d_ino */
 	uint64_t gen;
 	struct cgroupfs_node *root_node;
 	void *by_wd;				/* tsearch() tree of nodes, by wd */
@@ -241,23 +242,21 @@ static int cgroupfs_node_new(struct cgroupfs_node *parent, const char *name, uin
 			     struct cgroupfs_node **ret)
 {
 	_cleanup_free_ struct cgroupfs_node *n = NULL;
-	size_t len;
+	size_t plen = strlen(parent->path), nlen = strlen(name), len;
 	uint32_t uid;
-	int r;
 
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
-	if (parent->path[0])
-		r = asprintf(&n->path, "%s/%s", parent->path, name);
-	else
-		r = asprintf(&n->path, "%s", name);
-	if (r < 0) {
-		n->path = NULL;
+	len = plen + (plen > 0) + nlen;
+	n->path = malloc(len + 1);
+	if (!n->path)
 		return -ENOMEM;
-	}
-	len = strlen(n->path);
-	n->name = n->path + len - strlen(name);
+	memcpy(n->path, parent->path, plen);
+	if (plen > 0)
+		n->path[plen] = '/';
+	memcpy(n->path + len - nlen, name, nlen + 1);
+	n->name = n->path + len - nlen;
 	n->parent = parent;
 	n->ino = ino;
 	n->wd = -1;
@@ -404,25 +403,25 @@ static int cgroupfs_source_watch(struct cgroupfs_source *s, struct cgroupfs_node
 static int cgroupfs_source_sync_dir(struct cgroupfs_source *s, struct cgroupfs_node *n, int full);
 
 /*
- * Make what is known about parent/name match what is there: st describes the directory
- * found there, or is NULL when there is none. Level-triggered: an inotify event only
+ * Make what is known about parent/name match what is there: the directory found there
+ * with inode number ino, or none when !exists. Level-triggered: an inotify event only
  * says where to look, so stale, duplicated or reordered events do no harm.
  */
 static int cgroupfs_source_reconcile_child(struct cgroupfs_source *s,
 					   struct cgroupfs_node *parent, const char *name,
-					   const struct stat *st, int full, uint64_t gen)
+					   int exists, uint64_t ino, int full, uint64_t gen)
 {
 	struct cgroupfs_node *c;
 	int r;
 
 	c = cgroupfs_node_child(parent, name);
-	if (!st) {
+	if (!exists) {
 		if (c)
 			cgroupfs_source_node_free(s, c, 1);
 		return 0;
 	}
 
-	if (c && c->ino == (uint64_t)st->st_ino) {
+	if (c && c->ino == ino) {
 		c->gen = gen;
 		if (c->scan && (full || c->wd < 0))
 			(void)cgroupfs_source_sync_dir(s, c, full);
@@ -433,7 +432,7 @@ static int cgroupfs_source_reconcile_child(struct cgroupfs_source *s,
 	if (c)
 		cgroupfs_source_node_free(s, c, 1);
 
-	r = cgroupfs_node_new(parent, name, (uint64_t)st->st_ino, &c);
+	r = cgroupfs_node_new(parent, name, ino, &c);
 	if (r < 0)
 		return scnpm_error_errno(s->host, r, "Failed to track cgroup '/%s/...': %m",
 					 parent->path);
@@ -450,7 +449,7 @@ static int cgroupfs_source_reconcile_child(struct cgroupfs_source *s,
 
 struct cgroupfs_entry {
 	char *name;
-	struct stat st;
+	uint64_t ino;
 };
 
 static void cgroupfs_entries_free(struct cgroupfs_entry *e, size_t n)
@@ -507,8 +506,11 @@ static int cgroupfs_source_sync_dir(struct cgroupfs_source *s, struct cgroupfs_n
 			continue;
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !S_ISDIR(st.st_mode))
+		/* the cgroup id from the listing where it is st_ino: no lookup per entry */
+		if (s->dirent_ino && de->d_type == DT_DIR)
+			st.st_ino = (ino_t)de->d_ino;
+		else if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			 !S_ISDIR(st.st_mode))
 			continue;
 
 		if (n_entries == allocated) {
@@ -527,7 +529,7 @@ static int cgroupfs_source_sync_dir(struct cgroupfs_source *s, struct cgroupfs_n
 			r = -ENOMEM;
 			break;
 		}
-		entries[n_entries++].st = st;
+		entries[n_entries++].ino = (uint64_t)st.st_ino;
 	}
 	closedir(d);
 	if (r < 0) {
@@ -538,7 +540,7 @@ static int cgroupfs_source_sync_dir(struct cgroupfs_source *s, struct cgroupfs_n
 
 	gen = ++s->gen;
 	for (size_t i = 0; i < n_entries; i++)
-		(void)cgroupfs_source_reconcile_child(s, n, entries[i].name, &entries[i].st, full,
+		(void)cgroupfs_source_reconcile_child(s, n, entries[i].name, 1, entries[i].ino, full,
 						      gen);
 	cgroupfs_entries_free(entries, n_entries);
 
@@ -572,7 +574,8 @@ static void cgroupfs_source_recheck(struct cgroupfs_source *s, struct cgroupfs_n
 	}
 
 	found = fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISDIR(st.st_mode);
-	(void)cgroupfs_source_reconcile_child(s, parent, name, found ? &st : NULL, 0, 0);
+	(void)cgroupfs_source_reconcile_child(s, parent, name, found, found ? (uint64_t)st.st_ino : 0,
+					      0, 0);
 }
 
 /* name: the record's name, NULL when it has none (or none that ends within the record). */
@@ -791,6 +794,7 @@ static int cgroupfs_source_init(const struct scnpm_host *h, void **ret_state)
 	if (fstatfs(s->root_fd, &sfs) >= 0 && sfs.f_type != CGROUP2_SUPER_MAGIC)
 		scnpm_notice(h, "'%s' is not a cgroup2 file system: directory inode numbers reported as cgroup ids",
 			     s->root);
+	s->dirent_ino = scnpm_dirent_ino_is_st_ino(s->root_fd);
 
 	s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (s->inotify_fd < 0) {
