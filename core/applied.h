@@ -42,7 +42,11 @@ int applied_put(struct manager *m, struct rule *rule, uint32_t manager, uint32_t
 void applied_remove(struct manager *m, struct applied *a);
 /* Record a sink's report; true when it tells something new (another result, another
  * cgroup) rather than an unchanged re-apply. */
-bool applied_report(struct applied *a, uint32_t result, const char *message);
+bool applied_report(struct manager *m, struct applied *a, uint32_t result, const char *message);
 /* The rule left the configuration: forget all its records. */
 void applied_forget_rule(struct manager *m, const struct rule *rule);
 void applied_free_all(struct manager *m);
+
+/* For the status line, kept as records change: how many subjects (units) have a record
+ * whose last report was APPLIED (struct manager's n_records_failed: FAILED). */
+size_t applied_count_subjects(struct manager *m);

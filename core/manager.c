@@ -417,7 +417,7 @@ void manager_handle_report(struct manager *m, struct module *sink, const struct 
 				 unit->unit);
 	if (a) {
 		f.cgroup_id = f.cgroup_id ?: a->cgroup_id;
-		news = applied_report(a, result, message);
+		news = applied_report(m, a, result, message);
 		/* the kernel's ack of a gated rule may open its gate */
 		gate_schedule_check(m);
 	}
@@ -470,36 +470,8 @@ void manager_handle_report(struct manager *m, struct module *sink, const struct 
 /* "12 rules, 30 units; 0 failed": what is in place now, not counts since the start. */
 int manager_status_line(struct manager *m, char **ret)
 {
-	struct hashmap *units = hashmap_new();
-	size_t i = 0, n_failed = 0, n_units;
-	struct applied *a;
-	char *key;
-	int r = 0;
+	size_t n_units = applied_count_subjects(m), n_failed = m->n_records_failed;
 
-	if (!units)
-		return -ENOMEM;
-	while ((a = hashmap_iterate(m->applied, &i, NULL))) {
-		if (a->last_result == SCNPM_RESULT_FAILED)
-			n_failed++;
-		if (a->last_result != SCNPM_RESULT_APPLIED)
-			continue;
-		/* a literal rule's subject (manager ANY) is its system unit */
-		if (asprintf(&key, "%" PRIu32 ":%s", a->manager == SCNPM_MANAGER_USER ? a->uid + 1 : 0,
-			     a->subject) < 0) {
-			r = -ENOMEM;
-			break;
-		}
-		/* the map's keys are its values: freed below */
-		if (hashmap_put(units, key, key) < 0)
-			free(key);
-	}
-	n_units = hashmap_size(units);
-	i = 0;
-	while ((key = hashmap_iterate(units, &i, NULL)))
-		free(key);
-	hashmap_free(units);
-	if (r < 0)
-		return r;
 	if (asprintf(ret, "%zu rule%s, %zu unit%s; %zu failed", m->config->n_rules,
 		     m->config->n_rules == 1 ? "" : "s", n_units, n_units == 1 ? "" : "s",
 		     n_failed) < 0)

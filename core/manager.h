@@ -62,6 +62,9 @@ struct manager {
 	struct unit *cool_head, *cool_tail;	/* units in their cooldown, by its end */
 	sd_event_source *cool_timer;	/* the head's end */
 	struct hashmap *applied;	/* -> struct applied (applied.h) */
+	struct hashmap *applied_subjects;	/* the subjects with records in place (applied.c) */
+	bool applied_subjects_stale;	/* out of memory while counting: count again */
+	size_t n_records_failed;	/* records whose last report was FAILED */
 
 	sd_event_source *defer;	/* runs deferred reload/reapply */
 	sd_event_source *status_timer;	/* STATUS= to systemd, at most once a second */

@@ -583,4 +583,24 @@ Test(manager, status_line_counts_what_is_in_place)
 	cr_assert(eq(int, manager_status_line(fx.m, &line), 0));
 	/* a.service's two rules are one unit; b.service's failed */
 	cr_assert(eq(str, line, "3 rules, 1 unit; 1 failed"));
+	/* kept as records come and go: both stop */
+	rmcg("system.slice/a.service");
+	send_event("stopped\tsystem\ta.service\tsystem.slice/a.service");
+	run_pending();
+	free(line);
+	cr_assert(eq(int, manager_status_line(fx.m, &line), 0));
+	cr_assert(eq(str, line, "3 rules, 0 units; 1 failed"));
+	rmcg("system.slice/b.service");
+	send_event("stopped\tsystem\tb.service\tsystem.slice/b.service");
+	run_pending();
+	free(line);
+	cr_assert(eq(int, manager_status_line(fx.m, &line), 0));
+	cr_assert(eq(str, line, "3 rules, 0 units; 0 failed"));
+	/* and back */
+	mkcg("system.slice/a.service");
+	send_event("started\tsystem\ta.service\tsystem.slice/a.service");
+	run_pending();
+	free(line);
+	cr_assert(eq(int, manager_status_line(fx.m, &line), 0));
+	cr_assert(eq(str, line, "3 rules, 1 unit; 0 failed"));
 }
