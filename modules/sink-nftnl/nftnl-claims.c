@@ -37,6 +37,22 @@
 
 #include "sink-nftnl.h"
 
+const struct nlbatch_verdict *nftnl_sink_verdict(struct nftnl_sink *s, const struct nlbatch_verdict *v)
+{
+	struct nftnl_verdict *x;
+
+	for (x = s->verdicts; x; x = x->next)
+		if (nlbatch_verdict_equal(&x->v, v))
+			return &x->v;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return NULL;
+	x->v = *v;
+	x->next = s->verdicts;
+	s->verdicts = x;
+	return &x->v;
+}
+
 int nftnl_elem_cmp(const void *a, const void *b)
 {
 	uint64_t x = ((const struct nftnl_elem *)a)->id, y = ((const struct nftnl_elem *)b)->id;
@@ -115,10 +131,12 @@ void nftnl_claim_result(struct nftnl_claim *c, uint32_t result, const char *fmt,
 	if (c->result == SCNPM_RESULT_SKIPPED && result == SCNPM_RESULT_APPLIED)
 		return;
 	c->result = result;
-	c->message[0] = '\0';
+	free(c->message);
+	c->message = NULL;
 	if (fmt) {
 		va_start(ap, fmt);
-		vsnprintf(c->message, sizeof(c->message), fmt, ap);
+		if (vasprintf(&c->message, fmt, ap) < 0)
+			c->message = NULL;
 		va_end(ap);
 	}
 }
@@ -137,9 +155,10 @@ void nftnl_sink_claim_maybe_report(struct nftnl_sink *s, struct nftnl_claim *c)
 	    SCNPM_HAS(s->host, struct scnpm_host, health_put) && s->host->health_put)
 		result = SCNPM_RESULT_RESTORED;
 	c->restoring = 0;
-	s->host->report(s->host, c->srule->rule, &c->ev, result, "%s", c->message);
+	s->host->report(s->host, c->srule->rule, &c->ev, result, "%s", c->message ? c->message : "");
 	c->result = 0;
-	c->message[0] = '\0';
+	free(c->message);
+	c->message = NULL;
 	if (c->stopped && c->actual == 0 && c->desired == 0 && !c->dirty) {
 		tdelete(c, &c->srule->claims, nftnl_claim_cmp);
 		nftnl_sink_claim_free(s, c);
@@ -212,7 +231,7 @@ void nftnl_sink_release(struct nftnl_sink *s, struct nftnl_target *t, uint64_t i
 void nftnl_sink_take(struct nftnl_sink *s, struct nftnl_target *t, uint64_t id,
 			    struct nftnl_claim *c)
 {
-	const struct nlbatch_verdict *v = &c->srule->verdict;
+	const struct nlbatch_verdict *v = c->srule->iverdict;
 	struct nftnl_elem *e = nftnl_target_find_elem(t, id);
 	char a[NFT_CHAIN_MAXNAMELEN + 8], b[NFT_CHAIN_MAXNAMELEN + 8];
 
@@ -220,17 +239,17 @@ void nftnl_sink_take(struct nftnl_sink *s, struct nftnl_target *t, uint64_t id,
 		e = calloc(1, sizeof(*e));
 		if (e) {
 			e->id = id;
-			e->verdict = *v;
+			e->verdict = v;
 		}
 		if (!e || !tsearch(e, &t->elems, nftnl_elem_cmp)) {
 			free(e);
 			nftnl_claim_result(c, SCNPM_RESULT_FAILED, "out of memory");
 			return;
 		}
-	} else if (e->refs > 0 && !nlbatch_verdict_equal(&e->verdict, v)) {
+	} else if (e->refs > 0 && e->verdict != v) {
 		nftnl_claim_result(c, SCNPM_RESULT_FAILED,
 				   "cgroup %" PRIu64 " is already mapped to '%s' in %s %s %s by another rule, not to '%s'",
-				   id, nlbatch_verdict_to_string(&e->verdict, a, sizeof(a)), nftnl_fam(t),
+				   id, nlbatch_verdict_to_string(e->verdict, a, sizeof(a)), nftnl_fam(t),
 				   t->table, t->name, nlbatch_verdict_to_string(v, b, sizeof(b)));
 		return;
 	}
@@ -336,8 +355,9 @@ void nftnl_sink_process_rule_claim(struct nftnl_sink *s, struct nftnl_claim *c)
 		op = nftnl_sink_queue_op(s, NFTNL_OP_ADD_RULE, t, c->desired, c);
 		if (op) {
 			op->level = c->desired_level;
-			op->dispatch = c->srule->dispatch;
-			op->dispatch.tag = nftnl_claim_tag(c);
+			op->verdict = c->srule->iverdict;
+			op->counter = c->srule->dispatch.counter;
+			op->tag = nftnl_claim_tag(c);
 		}
 	}
 }
@@ -401,6 +421,7 @@ void nftnl_sink_claim_free(struct nftnl_sink *s, struct nftnl_claim *c)
 			s->dirty[i] = NULL;
 	free(c->unit);
 	free(c->ev_path);
+	free(c->message);
 	free(c);
 }
 

@@ -53,13 +53,19 @@ int nftnl_sink_put_op(struct nftnl_sink *s, struct nftnl_op *op)
 	switch (op->type) {
 	case NFTNL_OP_ADD_ELEM:
 		return nlbatch_put_setelem(&s->batch, NFT_MSG_NEWSETELEM, t->family, t->table,
-					   t->name, op->id, &op->verdict, op->seq);
+					   t->name, op->id, op->verdict, op->seq);
 	case NFTNL_OP_DEL_ELEM:
 		return nlbatch_put_setelem(&s->batch, NFT_MSG_DELSETELEM, t->family, t->table,
 					   t->name, op->id, NULL, op->seq);
-	case NFTNL_OP_ADD_RULE:
-		return nlbatch_put_dispatch_rule(&s->batch, t->family, t->table, t->name,
-						 &op->dispatch, op->level, op->id, op->seq);
+	case NFTNL_OP_ADD_RULE: {
+		struct nlbatch_dispatch d = { .counter = op->counter, .tag = op->tag };
+
+		if (!op->verdict)
+			return -EINVAL;
+		d.verdict = *op->verdict;
+		return nlbatch_put_dispatch_rule(&s->batch, t->family, t->table, t->name, &d,
+						 op->level, op->id, op->seq);
+	}
 	case NFTNL_OP_DEL_RULE:
 		if (op->handle == 0)
 			return -EINVAL; /* never flush a chain by accident */
@@ -232,7 +238,7 @@ static void add_elem_done(struct nftnl_sink *s, struct nftnl_op *op, int err)
 
 	if (op->cancelled)
 		return;
-	if (e && e->verdict.kind == op->verdict.kind)
+	if (e && e->verdict == op->verdict)
 		e->adding = 0;
 	if (err == 0) {
 		if (e) {
@@ -272,11 +278,11 @@ static void add_elem_done(struct nftnl_sink *s, struct nftnl_op *op, int err)
 	if (!c)
 		scnpm_warning_errno(s->host, err, "Failed to add cgroup %" PRIu64 " to %s %s %s: %m",
 				    op->id, nftnl_fam(t), t->table, t->name);
-	else if (err == -ENOENT && op->verdict.kind >= NLBATCH_VERDICT_JUMP)
+	else if (err == -ENOENT && op->verdict && op->verdict->kind >= NLBATCH_VERDICT_JUMP)
 		nftnl_claim_result(c, SCNPM_RESULT_FAILED,
 				   "Failed to add cgroup %" PRIu64 " to %s %s %s: %s (does chain '%s' exist?)",
 				   op->id, nftnl_fam(t), t->table, t->name, strerror(-err),
-				   op->verdict.chain);
+				   op->verdict->chain);
 	else
 		nftnl_claim_result(c, SCNPM_RESULT_FAILED,
 				   "Failed to add cgroup %" PRIu64 " to %s %s %s: %s", op->id,

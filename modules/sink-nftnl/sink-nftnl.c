@@ -113,6 +113,11 @@ static int nftnl_sink_rule_add(void *state, const struct scnpm_rule *rule)
 	r->target = t;
 	r->verdict = v;
 	r->dispatch = d;
+	r->iverdict = nftnl_sink_verdict(s, is_element ? &v : &d.verdict);
+	if (!r->iverdict) {
+		free(r);
+		return -ENOMEM;
+	}
 	r->next = s->srules;
 	s->srules = r;
 	if (t->n_rules++ == 0)
@@ -441,6 +446,12 @@ static void nftnl_sink_done(void *state)
 
 		s->targets = t->next;
 		nftnl_target_free(t);
+	}
+	while (s->verdicts) {
+		struct nftnl_verdict *v = s->verdicts;
+
+		s->verdicts = v->next;
+		free(v);
 	}
 	if (s->nl)
 		mnl_socket_close(s->nl);

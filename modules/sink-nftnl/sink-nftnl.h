@@ -102,7 +102,7 @@ struct nftnl_elem {
 	int replaced;		/* one DEL+ADD was tried after EEXIST/EBUSY */
 	int seen;		/* reconcile scratch */
 	uint32_t add_seq;	/* seq of the add the kernel acked last */
-	struct nlbatch_verdict verdict;
+	const struct nlbatch_verdict *verdict;	/* map value, interned (nftnl_sink_verdict()) */
 };
 
 struct nftnl_srule {
@@ -112,6 +112,7 @@ struct nftnl_srule {
 	struct nftnl_target *target;
 	struct nlbatch_verdict verdict;		/* element rules (map value) */
 	struct nlbatch_dispatch dispatch;	/* dispatch rules */
+	const struct nlbatch_verdict *iverdict;	/* the one of the two that applies, interned */
 	void *claims;				/* tsearch tree of struct nftnl_claim */
 };
 
@@ -133,7 +134,7 @@ struct nftnl_claim {
 	int restoring;			/* its rule was deleted by someone else: the report
 					 * that it is back is RESTORED */
 	uint32_t result;
-	char message[256];
+	char *message;			/* with result, NULL when none */
 };
 
 struct nftnl_op {
@@ -143,8 +144,11 @@ struct nftnl_op {
 	uint64_t id;
 	uint32_t level;
 	uint64_t handle;
-	struct nlbatch_verdict verdict;
-	struct nlbatch_dispatch dispatch;
+	/* elements: the map value (NULL or kind NONE: a plain set); dispatch rules: their
+	 * verdict, counter and tag. Interned: an op may outlive its element and rule. */
+	const struct nlbatch_verdict *verdict;
+	int counter;
+	uint64_t tag;
 	struct nftnl_claim *claim;	/* NULL: refill, sweep, withdrawal of a removed rule */
 	uint32_t seq;
 	int acked;
@@ -152,8 +156,15 @@ struct nftnl_op {
 	int cancelled;
 };
 
+/* One of each verdict the rules name, for the sink's lifetime. */
+struct nftnl_verdict {
+	struct nftnl_verdict *next;
+	struct nlbatch_verdict v;
+};
+
 struct nftnl_sink {
 	const struct scnpm_host *host;
+	struct nftnl_verdict *verdicts;
 	char *cgroup_root;
 	struct mnl_socket *nl, *mon;
 	uint32_t portid;
@@ -215,6 +226,8 @@ enum {
 	NFTNL_CLAIMS_VERIFY,
 };
 
+/* The sink's one copy of v (added when new); NULL when out of memory. */
+const struct nlbatch_verdict *nftnl_sink_verdict(struct nftnl_sink *s, const struct nlbatch_verdict *v);
 int nftnl_elem_cmp(const void *a, const void *b);
 int nftnl_claim_cmp(const void *a, const void *b);
 const char *nftnl_fam(const struct nftnl_target *t);
