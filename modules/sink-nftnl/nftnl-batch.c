@@ -333,47 +333,60 @@ static int nlbatch_verdict_code(int kind)
 	}
 }
 
+/* The message libnftnl's nftnl_set_elems_nlmsg_build_payload() builds for one element,
+ * written directly: no set and element objects to allocate and free per message
+ * (test-nftnl-batch compares the two byte for byte). */
 int nlbatch_put_setelem(struct nlbatch_buf *b, uint16_t type, int family, const char *table,
 			const char *set, uint64_t id, const struct nlbatch_verdict *v,
 			uint32_t seq)
 {
-	_cleanup_(nftnl_set_freep) struct nftnl_set *s = NULL;
-	_cleanup_(nftnl_set_elem_freep) struct nftnl_set_elem *e = NULL;
+	struct nlattr *list, *elem, *key, *data, *verdict;
+	struct nfgenmsg *nfg;
 	struct nlmsghdr *nlh;
+	int code = 0;
 	char *p;
 
 	if ((type != NFT_MSG_NEWSETELEM && type != NFT_MSG_DELSETELEM) ||
 	    !nlbatch_names_are_valid(table, set) || id == 0)
 		return -EINVAL;
-
-	s = nlbatch_set_new(family, table, set);
-	e = nftnl_set_elem_alloc();
-	if (!s || !e)
-		return -ENOMEM;
-	if (nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &id, sizeof(id)) < 0)
-		return -ENOMEM;
 	if (type == NFT_MSG_NEWSETELEM && v && v->kind != NLBATCH_VERDICT_NONE) {
-		int code = nlbatch_verdict_code(v->kind);
-
+		code = nlbatch_verdict_code(v->kind);
 		if (code == -EINVAL)
 			return -EINVAL;
-		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, (uint32_t)code);
-		if (code == NFT_JUMP || code == NFT_GOTO) {
-			if (!v->chain[0])
-				return -EINVAL;
-			if (nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, v->chain) < 0)
-				return -ENOMEM;
-		}
-	}
-	nftnl_set_elem_add(s, TAKE_PTR(e));
+		if ((code == NFT_JUMP || code == NFT_GOTO) && !v->chain[0])
+			return -EINVAL;
+	} else
+		v = NULL;
 
 	p = nlbatch_buf_tail(b);
 	if (!p)
 		return -ENOMEM;
-	nlh = nftnl_nlmsg_build_hdr(p, type, (uint16_t)family,
-				    NLM_F_ACK | (type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0),
-				    seq);
-	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	nlh = mnl_nlmsg_put_header(p);
+	nlh->nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0);
+	nlh->nlmsg_seq = seq;
+	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+	nfg->nfgen_family = (uint8_t)family;
+	nfg->version = NFNETLINK_V0;
+	nfg->res_id = 0;
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set);
+	mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, table);
+	list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
+	elem = mnl_attr_nest_start(nlh, 1);
+	key = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_KEY);
+	mnl_attr_put(nlh, NFTA_DATA_VALUE, sizeof(id), &id);
+	mnl_attr_nest_end(nlh, key);
+	if (v) {
+		data = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA);
+		verdict = mnl_attr_nest_start(nlh, NFTA_DATA_VERDICT);
+		mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE, htonl((uint32_t)code));
+		if (code == NFT_JUMP || code == NFT_GOTO)
+			mnl_attr_put_strz(nlh, NFTA_VERDICT_CHAIN, v->chain);
+		mnl_attr_nest_end(nlh, verdict);
+		mnl_attr_nest_end(nlh, data);
+	}
+	mnl_attr_nest_end(nlh, elem);
+	mnl_attr_nest_end(nlh, list);
 	return nlbatch_buf_commit(b, nlh, 1);
 }
 

@@ -255,6 +255,71 @@ Test(nlbatch, setelem_verdicts)
 	}
 }
 
+/* What libnftnl builds for the same element, the way nft builds it. */
+static size_t libnftnl_setelem(char *buf, uint16_t type, int family, const char *table,
+			       const char *set, uint64_t id, uint32_t code, const char *chain,
+			       uint32_t seq)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+	struct nlmsghdr *nlh;
+
+	cr_assert(ne(ptr, s, NULL));
+	cr_assert(ne(ptr, e, NULL));
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, set);
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, (uint32_t)family);
+	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, &id, sizeof(id));
+	if (chain) {
+		nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_VERDICT, code);
+		if (*chain)
+			nftnl_set_elem_set_str(e, NFTNL_SET_ELEM_CHAIN, chain);
+	}
+	nftnl_set_elem_add(s, e);
+	memset(buf, 0, 4096);
+	nlh = nftnl_nlmsg_build_hdr(buf, type, (uint16_t)family,
+				    NLM_F_ACK | (type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0), seq);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	return nlh->nlmsg_len;
+}
+
+Test(nlbatch, setelem_is_what_libnftnl_builds)
+{
+	static const struct {
+		uint16_t type;
+		int kind;
+		const char *chain; /* NULL: no verdict */
+		uint32_t code;
+	} cases[] = {
+		{ NFT_MSG_NEWSETELEM, NLBATCH_VERDICT_NONE, NULL, 0 },
+		{ NFT_MSG_DELSETELEM, NLBATCH_VERDICT_NONE, NULL, 0 },
+		{ NFT_MSG_NEWSETELEM, NLBATCH_VERDICT_ACCEPT, "", NF_ACCEPT },
+		{ NFT_MSG_NEWSETELEM, NLBATCH_VERDICT_DROP, "", NF_DROP },
+		{ NFT_MSG_NEWSETELEM, NLBATCH_VERDICT_JUMP, "mail_only", (uint32_t)NFT_JUMP },
+		{ NFT_MSG_NEWSETELEM, NLBATCH_VERDICT_GOTO, "other", (uint32_t)NFT_GOTO },
+	};
+	char want[4096];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct nlbatch_buf b = {};
+		struct nlbatch_verdict v = { .kind = cases[i].kind };
+		const struct nlmsghdr *nlh;
+		size_t len;
+
+		if (cases[i].chain)
+			strcpy(v.chain, cases[i].chain);
+		cr_assert(eq(int, nlbatch_put_setelem(&b, cases[i].type, NFPROTO_INET, "filter", "allowed",
+						      0x1122334455667788ULL, &v, 77), 0));
+		len = libnftnl_setelem(want, cases[i].type, NFPROTO_INET, "filter", "allowed",
+				       0x1122334455667788ULL, cases[i].code, cases[i].chain, 77);
+		nlh = nth_msg(&b, 0);
+		cr_assert(eq(u32, nlh->nlmsg_len, (uint32_t)len), "case %zu", i);
+		cr_assert(eq(int, memcmp(nlh, want, len), 0), "case %zu", i);
+		nlbatch_buf_done(&b);
+	}
+}
+
 Test(nlbatch, setelem_delete_has_no_data)
 {
 	struct nlbatch_buf b = {};
