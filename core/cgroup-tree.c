@@ -339,18 +339,18 @@ static int walk_slice(struct walk *w, const char *base, unsigned depth, uint32_t
 	if (w->dirent_ino < 0)
 		w->dirent_ino = scnpm_dirent_ino_is_st_ino(dirfd(d));
 	while (r >= 0 && (de = readdir(d))) {
-		_cleanup_free_ char *path = NULL;
-		size_t l = strlen(de->d_name);
+		size_t l = strlen(de->d_name), lb = strlen(base);
+		char path[PATH_MAX];
 		uint32_t user;
 		uint64_t id;
 
 		if ((de->d_type != DT_DIR && de->d_type != DT_UNKNOWN) ||
-		    !scnpm_unit_name_is_valid(de->d_name))
+		    !scnpm_unit_name_is_valid(de->d_name) || lb + 1 + l >= sizeof(path))
 			continue;
-		if (asprintf(&path, "%s%s%s", base, *base ? "/" : "", de->d_name) < 0) {
-			r = -ENOMEM;
-			break;
-		}
+		memcpy(path, base, lb);
+		if (lb > 0)
+			path[lb++] = '/';
+		memcpy(path + lb, de->d_name, l + 1);
 		if (is_slice(de->d_name, l)) {
 			r = walk_slice(w, path, depth + 1, manager, uid);
 			continue;

@@ -196,20 +196,41 @@ static bool unit_bound_for(const struct rule *r, const struct unit *u, uint64_t 
 	       u->kind != SCNPM_MANAGER_ANY && rule_manager_matches(r, u->kind, u->uid);
 }
 
+/* Rules of one unit held on the stack; more go to the heap. */
+#define DISPATCH_RULES_ON_STACK 16
+
 static void dispatch_unit_bound(struct manager *m, struct unit *u, unsigned flags,
 				uint64_t min_generation)
 {
-	_cleanup_free_ const struct scnpm_rule **pub = NULL;
+	struct rule *stack[DISPATCH_RULES_ON_STACK], **match = stack;
+	const struct scnpm_rule *pub_stack[DISPATCH_RULES_ON_STACK], **pub = pub_stack;
+	_cleanup_free_ struct rule **match_heap = NULL;
+	_cleanup_free_ const struct scnpm_rule **pub_heap = NULL;
 	_cleanup_free_ char *path = NULL;
+	size_t n_match = 0, cap = ELEMENTSOF(stack);
 	struct scnpm_event ev;
 	struct truth t;
 	struct rule *r;
-	size_t n_max = 0;
 
-	RULE_FOREACH_MATCHING(r, &m->index, u->name)
-		if (unit_bound_for(r, u, min_generation))
-			n_max++;
-	if (n_max == 0) {
+	/* the rules for u, matched once, in configuration order */
+	RULE_FOREACH_MATCHING(r, &m->index, u->name) {
+		if (!unit_bound_for(r, u, min_generation))
+			continue;
+		if (n_match == cap) {
+			struct rule **x = realloc(match_heap, 2 * cap * sizeof(*x));
+
+			if (!x) {
+				log_oom();
+				return;
+			}
+			if (!match_heap)
+				memcpy(x, stack, sizeof(stack));
+			match = match_heap = x;
+			cap *= 2;
+		}
+		match[n_match++] = r;
+	}
+	if (n_match == 0) {
 		if (min_generation == 0)
 			u->present = false;
 		return;
@@ -221,10 +242,12 @@ static void dispatch_unit_bound(struct manager *m, struct unit *u, unsigned flag
 		u->present = t.present;
 		u->cgroup_id = t.id;
 	}
-	pub = calloc(n_max, sizeof(*pub));
-	if (!pub) {
-		log_oom();
-		return;
+	if (n_match > ELEMENTSOF(pub_stack)) {
+		pub = pub_heap = calloc(n_match, sizeof(*pub));
+		if (!pub) {
+			log_oom();
+			return;
+		}
 	}
 	ev = (struct scnpm_event){
 		.size = sizeof(ev),
@@ -242,8 +265,9 @@ static void dispatch_unit_bound(struct manager *m, struct unit *u, unsigned flag
 	for (size_t s = 0; s < m->n_sinks; s++) {
 		size_t n = 0;
 
-		RULE_FOREACH_MATCHING(r, &m->index, u->name) {
-			if (r->sink != m->sinks[s] || !unit_bound_for(r, u, min_generation))
+		for (size_t i = 0; i < n_match; i++) {
+			r = match[i];
+			if (r->sink != m->sinks[s])
 				continue;
 			if (!want_send(applied_find(m, r, u->kind, u->uid, u->name), &t, flags))
 				continue;

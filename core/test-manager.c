@@ -604,3 +604,27 @@ Test(manager, status_line_counts_what_is_in_place)
 	cr_assert(eq(int, manager_status_line(fx.m, &line), 0));
 	cr_assert(eq(str, line, "3 rules, 1 unit; 0 failed"));
 }
+
+Test(manager, many_rules_for_one_unit)
+{
+	char conf[4096] = "";
+
+	/* more than dispatch keeps on its stack */
+	for (int i = 0; i < 40; i++) {
+		char line[128];
+
+		snprintf(line, sizeof(line), "# system/x.service :: add rule inet f c meta mark %d %%{unit}\n", i);
+		strcat(conf, line);
+	}
+	mkcg("system.slice/x.service");
+	cr_assert(eq(int, start(conf, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply x.service 1:0 started"), 40));
+	cr_assert(holds("meta mark 0 \"x.service\""));
+	cr_assert(holds("meta mark 39 \"x.service\""));
+	rmcg("system.slice/x.service");
+	send_event("stopped\tsystem\tx.service\tsystem.slice/x.service");
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply x.service 1:0 stopped"), 40));
+	cr_assert(not(holds("x.service")));
+}
