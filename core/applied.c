@@ -146,6 +146,7 @@ int applied_put(struct manager *m, struct rule *rule, uint32_t manager, uint32_t
 	}
 	a->cgroup_id = cgroup_id;
 	a->result = 0;
+	a->in_pass = m->global_pass;
 	return 0;
 }
 

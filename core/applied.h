@@ -26,6 +26,7 @@ struct applied {
 	const char *subject;	/* the key's tail */
 	uint64_t cgroup_id;	/* what it was sent for (literal rules: of all paths combined) */
 	uint32_t result;	/* enum scnpm_result the sink reported; 0 while none */
+	bool in_pass;		/* sent by a global pass (dispatch.h), not reported yet */
 
 	/* For "scnpm status": the last report, kept across re-sends until the next one. */
 	uint32_t last_result;	/* 0: none yet */

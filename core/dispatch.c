@@ -369,6 +369,7 @@ void dispatch_all(struct manager *m, unsigned flags, uint64_t min_generation)
 		list[n++] = u;
 	m->global_pass = true;
 	m->n_pass_lookups = 0;
+	m->n_pass_logged = 0;
 	for (i = 0; i < n; i++) {
 		dispatch_unit_bound(m, list[i], flags, min_generation);
 		unit_maybe_forget(list[i]);

@@ -402,7 +402,7 @@ void manager_handle_report(struct manager *m, struct module *sink, const struct 
 		.cgroup_id = unit ? unit->cgroup_id : 0,
 	};
 	const char *sep = *message ? ": " : "";
-	bool news = true;
+	bool news = true, in_pass = false;
 
 	if (m->checking && result == SCNPM_RESULT_FAILED) {
 		log_error("%s:%u: %s", rule->file, rule->line, *message ? message : "(no reason given)");
@@ -417,6 +417,8 @@ void manager_handle_report(struct manager *m, struct module *sink, const struct 
 				 unit->unit);
 	if (a) {
 		f.cgroup_id = f.cgroup_id ?: a->cgroup_id;
+		in_pass = a->in_pass;
+		a->in_pass = false;
 		news = applied_report(m, a, result, message);
 		/* the kernel's ack of a gated rule may open its gate */
 		gate_schedule_check(m);
@@ -429,7 +431,12 @@ void manager_handle_report(struct manager *m, struct module *sink, const struct 
 			f.message_id = SCNPM_MESSAGE_WITHDRAWN;
 			log_struct(LOG_INFO, &f, "%s:%u: unit '%s': withdrawn%s%s", rule->file,
 				   rule->line, name, sep, message);
+		} else if (news && in_pass && m->n_pass_logged >= MANAGER_PASS_LOG_MAX) {
+			m->n_pass_unlogged++;
+			log_debug("%s:%u: unit '%s': applied%s%s", rule->file, rule->line, name, sep,
+				  message);
 		} else if (news) {
+			m->n_pass_logged += in_pass;
 			f.message_id = SCNPM_MESSAGE_APPLIED;
 			log_struct(LOG_INFO, &f, "%s:%u: unit '%s': applied%s%s", rule->file, rule->line,
 				   name, sep, message);
@@ -511,6 +518,13 @@ void manager_log_status(struct manager *m)
 static int manager_on_status(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	_cleanup_free_ char *line = NULL;
+	struct manager *m = userdata;
+
+	if (m->n_pass_unlogged > 0) {
+		log_info("Applied %u more rule instances (not logged one by one past %u; 'scnpm status' lists them)",
+			 m->n_pass_unlogged, MANAGER_PASS_LOG_MAX);
+		m->n_pass_unlogged = 0;
+	}
 
 	if (manager_status_line(userdata, &line) >= 0)
 		(void)sd_notifyf(false, "STATUS=%s", line);

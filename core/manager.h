@@ -29,6 +29,12 @@
 
 struct unit;
 
+/* A global pass (a start, re-apply, reload) logs this many instances it applied one by
+ * one (at info level, a unit's history in the journal); the rest in one line. Thousands
+ * of lines at once would cost more than the pass and run into journald's rate limit,
+ * which then drops what comes next. */
+#define MANAGER_PASS_LOG_MAX 256
+
 struct manager_options {
 	uint64_t cooldown_usec;
 	bool flush;
@@ -56,6 +62,9 @@ struct manager {
 	 * there were a few, one walk of the whole tree that answers the rest. */
 	bool global_pass;
 	unsigned n_pass_lookups;
+	/* "applied" lines the last global passes logged one by one, and those past
+	 * MANAGER_PASS_LOG_MAX logged at debug level only, told in one line */
+	unsigned n_pass_logged, n_pass_unlogged;
 	struct cgroup_snapshot *snapshot;
 
 	struct hashmap *units;	/* "manager:uid:name" -> struct unit (unit.h) */

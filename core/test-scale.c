@@ -14,6 +14,7 @@
 #include <criterion/new/assert.h>
 
 #include "cgroup-tree.h"
+#include "log.h"
 #include "manager-fixture.h"
 #include "unit.h"
 #include "util.h"
@@ -158,4 +159,32 @@ Test(scale, cooldowns_end_in_order_from_one_queue)
 	cr_assert(eq(u32, count(fx.log, "apply cq-"), 2 * N), "each stop once, when its cooldown ended");
 	cr_assert(not(holds("cq-")));
 	cr_assert(eq(sz, hashmap_size(fx.m->units), 0), "and the units are forgotten");
+}
+
+/* A start with many units logs the first MANAGER_PASS_LOG_MAX "applied" one by one and
+ * the rest in one line: the journal is not flooded, whatever the number. */
+Test(scale, a_big_start_logs_a_bounded_number_of_lines)
+{
+	enum { N = MANAGER_PASS_LOG_MAX + 44 };
+	_cleanup_free_ char *conf = conf_of(N + 1);
+	char path[64], want[128];
+
+	/* cf-0 starts later */
+	for (unsigned i = 1; i <= N; i++) {
+		snprintf(path, sizeof(path), "system.slice/cf-%u.service", i);
+		mkcg(path);
+	}
+	cr_assert(eq(int, start(conf, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply cf-"), N));
+	cr_assert(eq(u32, logged_fields(SCNPM_MESSAGE_APPLIED), MANAGER_PASS_LOG_MAX));
+	manager_notify_status_now(fx.m);
+	snprintf(want, sizeof(want), "Applied 44 more rule instances (not logged one by one past %u;",
+		 MANAGER_PASS_LOG_MAX);
+	cr_assert(logged(want));
+	/* events after the pass are logged one by one again */
+	mkcg("system.slice/cf-0.service");
+	send_event("started\tsystem\tcf-0.service\tsystem.slice/cf-0.service");
+	run_pending();
+	cr_assert(eq(u32, logged_fields(SCNPM_MESSAGE_APPLIED), MANAGER_PASS_LOG_MAX + 1));
 }
