@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* A small string-keyed hash table (open addressing, no allocation per entry). Keys are
+/* A string-keyed hash table (<scnpm/htable.h>, no allocation per entry). Keys are
  * borrowed from the values: the caller keeps them alive while the entry exists. */
 
 #include <stddef.h>

@@ -53,22 +53,17 @@ const struct nlbatch_verdict *nftnl_sink_verdict(struct nftnl_sink *s, const str
 	return &x->v;
 }
 
-int nftnl_elem_cmp(const void *a, const void *b)
-{
-	uint64_t x = ((const struct nftnl_elem *)a)->id, y = ((const struct nftnl_elem *)b)->id;
-
-	return x < y ? -1 : x > y;
-}
-
-int nftnl_claim_cmp(const void *a, const void *b)
+/* Claims are keyed by (manager, uid, unit): the claim itself is the key. */
+int nftnl_claim_eq(const void *a, const void *b)
 {
 	const struct nftnl_claim *x = a, *y = b;
 
-	if (x->manager != y->manager)
-		return x->manager < y->manager ? -1 : 1;
-	if (x->uid != y->uid)
-		return x->uid < y->uid ? -1 : 1;
-	return strcmp(x->unit, y->unit);
+	return x->manager == y->manager && x->uid == y->uid && strcmp(x->unit, y->unit) == 0;
+}
+
+uint64_t nftnl_claim_hash(uint32_t manager, uint32_t uid, const char *unit)
+{
+	return scnpm_hash_final(scnpm_hash_str(unit) ^ ((uint64_t)manager << 32 | uid));
 }
 
 const char *nftnl_fam(const struct nftnl_target *t)
@@ -160,7 +155,8 @@ void nftnl_sink_claim_maybe_report(struct nftnl_sink *s, struct nftnl_claim *c)
 	free(c->message);
 	c->message = NULL;
 	if (c->stopped && c->actual == 0 && c->desired == 0 && !c->dirty) {
-		tdelete(c, &c->srule->claims, nftnl_claim_cmp);
+		scnpm_htable_remove(&c->srule->claims, nftnl_claim_hash(c->manager, c->uid, c->unit),
+				    nftnl_claim_eq, c);
 		nftnl_sink_claim_free(s, c);
 	}
 }
@@ -194,10 +190,7 @@ struct nftnl_op *nftnl_sink_queue_op(struct nftnl_sink *s, int type, struct nftn
 
 struct nftnl_elem *nftnl_target_find_elem(struct nftnl_target *t, uint64_t id)
 {
-	struct nftnl_elem key = { .id = id };
-	void **p = tfind(&key, &t->elems, nftnl_elem_cmp);
-
-	return p ? *p : NULL;
+	return scnpm_htable_get(&t->elems, scnpm_hash_u64(id), scnpm_htable_eq_u64, &id);
 }
 
 void nftnl_sink_add_elem(struct nftnl_sink *s, struct nftnl_target *t,
@@ -223,7 +216,7 @@ void nftnl_sink_release(struct nftnl_sink *s, struct nftnl_target *t, uint64_t i
 		return;
 	if ((e->in_kernel || e->adding) && t->exists != 0)
 		nftnl_sink_queue_op(s, NFTNL_OP_DEL_ELEM, t, id, c);
-	tdelete(e, &t->elems, nftnl_elem_cmp);
+	scnpm_htable_remove(&t->elems, scnpm_hash_u64(id), scnpm_htable_eq_u64, &id);
 	free(e);
 }
 
@@ -241,7 +234,8 @@ void nftnl_sink_take(struct nftnl_sink *s, struct nftnl_target *t, uint64_t id,
 			e->id = id;
 			e->verdict = v;
 		}
-		if (!e || !tsearch(e, &t->elems, nftnl_elem_cmp)) {
+		if (!e || scnpm_htable_put(&t->elems, scnpm_hash_u64(id), scnpm_htable_eq_u64,
+					   &e->id, e) < 0) {
 			free(e);
 			nftnl_claim_result(c, SCNPM_RESULT_FAILED, "out of memory");
 			return;
@@ -460,15 +454,17 @@ void nftnl_sink_claim_withdraw(struct nftnl_sink *s, struct nftnl_claim *c)
 
 void nftnl_sink_srule_free(struct nftnl_sink *s, struct nftnl_srule *r, int withdraw)
 {
-	while (r->claims) {
-		struct nftnl_claim *c = *(struct nftnl_claim **)r->claims;
+	struct nftnl_claim *c;
+	size_t i = 0;
 
-		tdelete(c, &r->claims, nftnl_claim_cmp);
+	/* the table goes as a whole: nothing below looks a claim up */
+	while ((c = scnpm_htable_iterate(&r->claims, &i, NULL))) {
 		if (withdraw)
 			nftnl_sink_claim_withdraw(s, c);
 		else
 			nftnl_sink_claim_free(s, c);
 	}
+	scnpm_htable_done(&r->claims);
 	free(r);
 }
 
@@ -476,11 +472,11 @@ struct nftnl_claim *nftnl_sink_get_claim(struct nftnl_srule *r,
 						const struct scnpm_event *unit, int create)
 {
 	struct nftnl_claim key = { .manager = unit->manager, .uid = unit->uid, .unit = (char *)unit->unit };
-	struct nftnl_claim *c;
-	void **p = tfind(&key, &r->claims, nftnl_claim_cmp);
+	uint64_t hash = nftnl_claim_hash(unit->manager, unit->uid, unit->unit);
+	struct nftnl_claim *c = scnpm_htable_get(&r->claims, hash, nftnl_claim_eq, &key);
 
-	if (p)
-		return *p;
+	if (c)
+		return c;
 	if (!create)
 		return NULL;
 	c = calloc(1, sizeof(*c));
@@ -490,7 +486,7 @@ struct nftnl_claim *nftnl_sink_get_claim(struct nftnl_srule *r,
 	c->manager = unit->manager;
 	c->uid = unit->uid;
 	c->unit = strdup(unit->unit);
-	if (!c->unit || !tsearch(c, &r->claims, nftnl_claim_cmp)) {
+	if (!c->unit || scnpm_htable_put(&r->claims, hash, nftnl_claim_eq, c, c) < 0) {
 		free(c->unit);
 		free(c);
 		return NULL;

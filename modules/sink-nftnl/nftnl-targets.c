@@ -190,8 +190,11 @@ void nftnl_elem_walk(const void *node, VISIT which, void *data)
 unsigned nftnl_target_walk(struct nftnl_sink *s, struct nftnl_target *t, int mode)
 {
 	struct nftnl_walk_ctx ctx = { .s = s, .t = t, .mode = mode };
+	struct nftnl_elem *e;
+	size_t i = 0;
 
-	twalk_r(t->elems, nftnl_elem_walk, &ctx);
+	while ((e = scnpm_htable_iterate(&t->elems, &i, NULL)))
+		nftnl_elem_walk(&e, leaf, &ctx);
 	return ctx.n;
 }
 
@@ -282,9 +285,15 @@ void nftnl_sink_target_claims(struct nftnl_sink *s, struct nftnl_target *t, int 
 {
 	struct nftnl_claims_ctx ctx = { .s = s, .mode = mode, .handle = handle, .t = t };
 
-	for (struct nftnl_srule *r = s->srules; r; r = r->next)
-		if (r->target == t)
-			twalk_r(r->claims, nftnl_sink_claims_walk, &ctx);
+	for (struct nftnl_srule *r = s->srules; r; r = r->next) {
+		struct nftnl_claim *c;
+		size_t i = 0;
+
+		if (r->target != t)
+			continue;
+		while ((c = scnpm_htable_iterate(&r->claims, &i, NULL)))
+			nftnl_sink_claims_walk(&c, leaf, &ctx);
+	}
 }
 
 void nftnl_sink_maybe_reconcile(struct nftnl_sink *s, struct nftnl_target *t)

@@ -406,9 +406,15 @@ static int nftnl_sink_start(void *state)
 
 void nftnl_target_free(struct nftnl_target *t)
 {
-	if (t)
-		free(t->orphans);
-	tdestroy(t->elems, free);
+	struct nftnl_elem *e;
+	size_t i = 0;
+
+	if (!t)
+		return;
+	free(t->orphans);
+	while ((e = scnpm_htable_iterate(&t->elems, &i, NULL)))
+		free(e);
+	scnpm_htable_done(&t->elems);
 	free(t->dump_ids);
 	free(t->table);
 	free(t->name);

@@ -24,6 +24,7 @@
 #include <libmnl/libmnl.h>
 #include <systemd/sd-event.h>
 
+#include <scnpm/htable.h>
 #include <scnpm/module.h>
 
 #include "nftnl-batch.h"
@@ -74,7 +75,7 @@ struct nftnl_target {
 	int exists;		/* 1 yes, 0 known missing, -1 not known */
 	int warned;		/* missing: said so once */
 	/* sets and maps */
-	void *elems;		/* tsearch tree of struct nftnl_elem, by id */
+	struct scnpm_htable elems;	/* struct nftnl_elem, by id */
 	enum nftnl_dump_state dump;
 	uint32_t dump_seq;	/* the running dump's */
 	uint32_t dump_req_seq;	/* seq of the last dump request */
@@ -113,7 +114,7 @@ struct nftnl_srule {
 	struct nlbatch_verdict verdict;		/* element rules (map value) */
 	struct nlbatch_dispatch dispatch;	/* dispatch rules */
 	const struct nlbatch_verdict *iverdict;	/* the one of the two that applies, interned */
-	void *claims;				/* tsearch tree of struct nftnl_claim */
+	struct scnpm_htable claims;		/* struct nftnl_claim, by (manager, uid, unit) */
 };
 
 /* What was applied for one (rule, manager, uid, unit). */
@@ -228,8 +229,8 @@ enum {
 
 /* The sink's one copy of v (added when new); NULL when out of memory. */
 const struct nlbatch_verdict *nftnl_sink_verdict(struct nftnl_sink *s, const struct nlbatch_verdict *v);
-int nftnl_elem_cmp(const void *a, const void *b);
-int nftnl_claim_cmp(const void *a, const void *b);
+int nftnl_claim_eq(const void *a, const void *b);
+uint64_t nftnl_claim_hash(uint32_t manager, uint32_t uid, const char *unit);
 const char *nftnl_fam(const struct nftnl_target *t);
 int nftnl_sink_find_cgroup_root(char **ret);
 int nftnl_sink_resolve(struct nftnl_sink *s, const struct scnpm_event *unit,

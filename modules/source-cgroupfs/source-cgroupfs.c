@@ -36,6 +36,7 @@
 #include <systemd/sd-event.h>
 
 #include <scnpm/cleanup.h>
+#include <scnpm/htable.h>
 #include <scnpm/log.h>
 #include <scnpm/module.h>
 #include <scnpm/unit-name.h>
@@ -69,7 +70,7 @@ enum cgroupfs_node_kind {
 struct cgroupfs_node {
 	struct cgroupfs_node *parent;
 	struct cgroupfs_node *first_child, *prev, *next;
-	void *children;				/* tsearch() tree of children, by name */
+	struct scnpm_htable children;		/* by name */
 	char *path;				/* relative to the root; "" for the root */
 	const char *name;			/* last component of path */
 	uint64_t ino;				/* st_ino: the cgroup id on cgroup2 */
@@ -104,12 +105,6 @@ struct cgroupfs_source {
 	void *by_wd;				/* tsearch() tree of nodes, by wd */
 };
 
-static int cgroupfs_node_cmp_name(const void *a, const void *b)
-{
-	return strcmp(((const struct cgroupfs_node *)a)->name,
-		      ((const struct cgroupfs_node *)b)->name);
-}
-
 static int cgroupfs_node_cmp_wd(const void *a, const void *b)
 {
 	int x = ((const struct cgroupfs_node *)a)->wd, y = ((const struct cgroupfs_node *)b)->wd;
@@ -119,10 +114,7 @@ static int cgroupfs_node_cmp_wd(const void *a, const void *b)
 
 static struct cgroupfs_node *cgroupfs_node_child(struct cgroupfs_node *parent, const char *name)
 {
-	struct cgroupfs_node key = { .name = name };
-	void *p = tfind(&key, &parent->children, cgroupfs_node_cmp_name);
-
-	return p ? *(struct cgroupfs_node **)p : NULL;
+	return scnpm_htable_get(&parent->children, scnpm_hash_str(name), scnpm_htable_eq_str, name);
 }
 
 static struct cgroupfs_node *cgroupfs_source_node_by_wd(struct cgroupfs_source *s, int wd)
@@ -226,7 +218,8 @@ static void cgroupfs_source_node_free(struct cgroupfs_source *s, struct cgroupfs
 	cgroupfs_source_set_unwatched(s, n, 0);
 
 	if (n->parent) {
-		(void)tdelete(n, &n->parent->children, cgroupfs_node_cmp_name);
+		(void)scnpm_htable_remove(&n->parent->children, scnpm_hash_str(n->name),
+					  scnpm_htable_eq_str, n->name);
 		if (n->prev)
 			n->prev->next = n->next;
 		else
@@ -234,6 +227,7 @@ static void cgroupfs_source_node_free(struct cgroupfs_source *s, struct cgroupfs
 		if (n->next)
 			n->next->prev = n->prev;
 	}
+	scnpm_htable_done(&n->children);
 	free(n->path);
 	free(n);
 }
@@ -285,7 +279,8 @@ static int cgroupfs_node_new(struct cgroupfs_node *parent, const char *name, uin
 		}
 	}
 
-	if (!tsearch(n, &parent->children, cgroupfs_node_cmp_name)) {
+	if (scnpm_htable_put(&parent->children, scnpm_hash_str(n->name), scnpm_htable_eq_str,
+			     n->name, n) < 0) {
 		free(n->path);
 		return -ENOMEM;
 	}
