@@ -79,6 +79,8 @@ static int replay_attrs(const void *p, size_t len, const struct nlattr **tb, uns
 
 static int replay_nested(const struct nlattr *a, const struct nlattr **tb, unsigned max)
 {
+	if (!a)
+		return -EBADMSG;
 	return replay_attrs(mnl_attr_get_payload(a), mnl_attr_get_payload_len(a), tb, max);
 }
 
@@ -164,6 +166,8 @@ static int replay_cmp(struct replay_walk *w, const struct nlattr **x, int pendin
 	uint32_t sreg, op;
 	uint64_t id;
 
+	if (!x[NFTA_CMP_DATA])
+		return -EBADMSG;
 	if (!v)
 		return -EOPNOTSUPP;
 	if (!pending)
@@ -181,9 +185,10 @@ static int replay_cmp(struct replay_walk *w, const struct nlattr **x, int pendin
 
 static int replay_counter(struct replay_walk *w, const struct nlattr **x)
 {
+	/* The kernel reports both numbers; a counter without them is not its answer. */
 	for (unsigned t = NFTA_COUNTER_BYTES; t <= NFTA_COUNTER_PACKETS; t++) {
 		if (!x[t])
-			continue;
+			return -EOPNOTSUPP;
 		if (mnl_attr_get_payload_len(x[t]) != sizeof(uint64_t))
 			return -EBADMSG;
 		if (w->n_counter_off == 2 * REPLAY_COUNTERS_MAX)

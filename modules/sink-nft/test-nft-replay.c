@@ -75,6 +75,8 @@ enum variant {
 	V_CMP_OTHER_REG,
 	V_CMP_SHORT,
 	V_CMP_VERDICT,
+	V_CMP_NO_DATA,
+	V_COUNTER_NO_BYTES,
 	V_FAMILY,
 	/* malformed */
 	V_DUP_TABLE,
@@ -142,7 +144,9 @@ static void cmp(struct nlmsghdr *nlh, uint32_t sreg, uint32_t op, const void *v,
 
 	u32(nlh, NFTA_CMP_SREG, sreg);
 	u32(nlh, NFTA_CMP_OP, op);
-	if (verdict) {
+	if (!v) {
+		/* nothing to compare with */
+	} else if (verdict) {
 		struct nlattr *n = nest(nlh, NFTA_CMP_DATA), *vd = nest(nlh, NFTA_DATA_VERDICT);
 
 		u32(nlh, NFTA_VERDICT_CODE, NF_ACCEPT);
@@ -166,6 +170,8 @@ static void cgroup_match(struct nlmsghdr *nlh, enum variant v, uint64_t id)
 	}
 	if (v == V_CMP_SHORT)
 		cmp(nlh, NFT_REG_1, NFT_CMP_EQ, &id, 4, 0);
+	else if (v == V_CMP_NO_DATA)
+		cmp(nlh, NFT_REG_1, NFT_CMP_EQ, NULL, 0, 0);
 	else
 		cmp(nlh, v == V_CMP_OTHER_REG ? NFT_REG_2 : NFT_REG_1,
 		    v == V_CMP_NOT_EQ ? NFT_CMP_NEQ : NFT_CMP_EQ, &id, sizeof(id),
@@ -176,7 +182,8 @@ static void counter(struct nlmsghdr *nlh, uint64_t packets, uint64_t bytes)
 {
 	struct nlattr *d, *e = expr_start(nlh, "counter", &d);
 
-	mnl_attr_put_u64(nlh, NFTA_COUNTER_BYTES, htobe64(bytes));
+	if (bytes != UINT64_MAX)
+		mnl_attr_put_u64(nlh, NFTA_COUNTER_BYTES, htobe64(bytes));
 	mnl_attr_put_u64(nlh, NFTA_COUNTER_PACKETS, htobe64(packets));
 	expr_end(nlh, e, d);
 }
@@ -298,7 +305,7 @@ static size_t build(enum variant v)
 
 		expr_end(nlh, e, d);
 	}
-	counter(nlh, 7, 890);
+	counter(nlh, 7, v == V_COUNTER_NO_BYTES ? UINT64_MAX : 890);
 	verdict(nlh, v);
 	mnl_attr_nest_end(nlh, list);
 
@@ -523,6 +530,9 @@ Test(nft_replay, built_rules)
 	    {V_CMP_OTHER_REG, -EOPNOTSUPP, "cmp of another register"},
 	    {V_CMP_SHORT, -EOPNOTSUPP, "cmp of 4 bytes"},
 	    {V_CMP_VERDICT, -EOPNOTSUPP, "cmp data a verdict"},
+	    /* once read a NULL attribute (fuzz-nft-replay: crash-cmp-without-data) */
+	    {V_CMP_NO_DATA, -EBADMSG, "cmp without data"},
+	    {V_COUNTER_NO_BYTES, -EOPNOTSUPP, "counter without its bytes"},
 	    {V_FAMILY, -EOPNOTSUPP, "unknown family"},
 	    {V_DUP_TABLE, -EBADMSG, "table twice"},
 	    {V_NO_TABLE, -EBADMSG, "no table"},
