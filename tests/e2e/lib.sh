@@ -528,6 +528,58 @@ tb_base_ruleset() {
 	EOF
 }
 
+# tb_failmode_ruleset [--foreign N] [ITEM...]: the ruleset of the failure-mode tests
+# (print it): the base ruleset (tb_base_ruleset) with N foreign rules in the whitelist
+# chain (tb_foreign_rules prints them as tb_exact_chain wants them), and for each ITEM:
+# "set NAME", a cgroupsv2 set; "set NAME LEVEL", one whose members' packets to the
+# whitelisted ports pass too (socket cgroupv2 level LEVEL @NAME accept); "chain NAME", an
+# empty chain. Scripts append their directives.
+tb_failmode_ruleset() {
+	local n=0 i item kind name level sets=() chains=() passes=()
+
+	[ "${1:-}" = --foreign ] && { n=$2; shift 2; }
+	for item; do
+		read -r kind name level <<<"$item"
+		case $kind in
+		set)
+			sets+=("$name")
+			[ -n "$level" ] && passes+=("oifname \"lo\" udp dport 7000-7999 socket cgroupv2 level $level @$name accept")
+			;;
+		chain) chains+=("$name") ;;
+		*) tb_die "tb_failmode_ruleset: unknown item '$item'" ;;
+		esac
+	done
+	echo '#!/usr/sbin/nft -f'
+	echo 'flush ruleset'
+	echo 'table inet filter {'
+	for i in "${sets[@]}"; do
+		printf '\tset %s { type cgroupsv2; }\n' "$i"
+	done
+	for i in "${chains[@]}"; do
+		printf '\tchain %s {\n\t}\n' "$i"
+	done
+	printf '\tchain whitelist {\n'
+	tb_foreign_rules "$n" | sed 's/^/\t\t/'
+	printf '\t}\n'
+	printf '\tchain output {\n'
+	printf '\t\ttype filter hook output priority 0; policy accept;\n'
+	printf '\t\toifname "lo" udp dport 7000-7999 jump whitelist\n'
+	for i in "${passes[@]}"; do
+		printf '\t\t%s\n' "$i"
+	done
+	printf '\t\toifname "lo" udp dport 7000-7999 drop\n'
+	printf '\t}\n}\n\n'
+}
+
+# tb_foreign_rules N: the N foreign rules of tb_failmode_ruleset, one a line.
+tb_foreign_rules() {
+	local i
+
+	for ((i = 1; i <= $1; i++)); do
+		echo "udp dport $((7900 + i)) accept comment \"foreign\""
+	done
+}
+
 # tb_app_with_rule: the base ruleset plus a literal rule letting app.service send to
 # UDP port 7001, loaded by nftables.service; app.service running, a listener on 7001.
 tb_app_with_rule() {
@@ -675,6 +727,36 @@ tb_wait() {
 }
 
 # ---------------------------------------------------------------------------
+# Churn: a script in the container (its path there) that loops until stopped, restarting
+# units, and writes how many rounds it has done to /run/churn-n after each.
+
+tb_churn_rounds() {
+	tb_exec cat /run/churn-n 2>/dev/null || echo 0
+}
+
+# tb_churn_start SCRIPT: run it as tb-churn.service and wait until it is under way (a few
+# rounds done).
+tb_churn_start() {
+	tb_exec rm -f /run/churn-n
+	tb_exec systemd-run -q --unit tb-churn bash "$1" || return 1
+	tb_wait eval '[ "$(tb_churn_rounds)" -ge 3 ]'
+}
+
+# tb_churn_more N: wait for N more rounds (the churn goes on meanwhile).
+tb_churn_more() {
+	local want
+
+	want=$(($(tb_churn_rounds) + $1))
+	tb_wait eval '[ "$(tb_churn_rounds)" -ge $want ]'
+}
+
+tb_churn_stop() {
+	tb_exec systemctl stop tb-churn.service 2>/dev/null
+	tb_exec systemctl reset-failed tb-churn.service 2>/dev/null
+	return 0
+}
+
+# ---------------------------------------------------------------------------
 # scnpm in the container
 
 # Module dirs of the build, as the container sees them, colon-joined.
@@ -723,6 +805,11 @@ tb_install_shipped_unit() {
 # "killed TERM", ... (empty while it runs).
 tb_scnpm_exit_status() {
 	tb_exec cat /run/tb-scnpm-exit 2>/dev/null
+}
+
+# tb_scnpm_pid: the main pid of the scnpm under test (0 when none).
+tb_scnpm_pid() {
+	tb_exec systemctl show -P MainPID "$TB_SCNPM_UNIT"
 }
 
 tb_scnpm_running() {
