@@ -323,6 +323,42 @@ tb_start_user_manager() {
 	return 0
 }
 
+# tb_user_setup UID: an ordinary user with that uid in the container (made unless the
+# copied /etc has one), its home with ~/.config/systemd/user, its user manager running.
+# Sets TB_U_UID, TB_U_GID, TB_U_HOME and TB_U_UNITS (the user's unit directory).
+tb_user_setup() {
+	TB_U_UID=$1
+	if ! tb_exec getent passwd "$TB_U_UID" >/dev/null; then
+		tb_exec useradd -u "$TB_U_UID" -U -m -s /bin/bash "scnpm-e2e-$TB_U_UID" || return 1
+	fi
+	TB_U_GID=$(tb_exec getent passwd "$TB_U_UID" | cut -d: -f4)
+	TB_U_HOME=$(tb_exec getent passwd "$TB_U_UID" | cut -d: -f6)
+	[ -n "$TB_U_GID" ] && [ -n "$TB_U_HOME" ] || return 1
+	TB_U_UNITS=$TB_U_HOME/.config/systemd/user
+	tb_exec install -d -o "$TB_U_UID" -g "$TB_U_GID" "$TB_U_HOME" "$TB_U_HOME/.config" \
+		"$TB_U_HOME/.config/systemd" "$TB_U_UNITS" || return 1
+	tb_exec systemctl start "user@$TB_U_UID.service" || return 1
+	tb_as_user systemctl --user is-system-running --wait >/dev/null 2>&1
+	return 0
+}
+
+# tb_as_user CMD...: CMD in the container as the user of tb_user_setup, with its runtime
+# dir (setpriv, no other groups).
+tb_as_user() {
+	tb_exec setpriv --reuid="$TB_U_UID" --regid="$TB_U_GID" --clear-groups \
+		env HOME="$TB_U_HOME" XDG_RUNTIME_DIR="/run/user/$TB_U_UID" "$@"
+}
+
+# tb_user_service NAME: a long-running user unit of that user (as tb_simple_service).
+tb_user_service() {
+	tb_exec sh -c 'cat >"$1" && chown "$2" "$1"' - "$TB_U_UNITS/$1" "$TB_U_UID:$TB_U_GID" <<-'EOF'
+		[Unit]
+		StartLimitIntervalSec=0
+		[Service]
+		ExecStart=/bin/sleep infinity
+	EOF
+}
+
 # tb_systemctl [--user] ARGS...
 tb_systemctl() {
 	if [ "$1" = --user ]; then
