@@ -280,6 +280,48 @@ Test(manager, glob_rules_find_the_units_that_ran_before)
 	cr_assert(eq(u32, count(fx.log, "apply "), 4));
 }
 
+Test(manager, a_resync_looks_at_every_unit_again)
+{
+	static const char conf[] =
+		"# fj-*.service :: add rule inet f c socket cgroupv2 level %{level} %{cgroup} accept\n"
+		"# a.service :: add rule inet f c2 socket cgroupv2 level 2 \"system.slice/a.service\" accept\n";
+
+	mkcg("system.slice/fj-1.service");
+	mkcg("system.slice/fj-2.service");
+	mkcg("system.slice/a.service");
+	cr_assert(eq(int, start(conf, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply "), 3));
+
+	/* behind scnpm's back (the source lost the events): restarted, stopped, started */
+	rmcg("system.slice/fj-1.service");
+	mkcg("system.slice/fj-1.service");
+	rmcg("system.slice/fj-2.service");
+	mkcg("system.slice/fj-3.service");
+	rmcg("system.slice/a.service");
+	mkcg("system.slice/a.service");
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply "), 3));
+
+	/* asked twice before the loop gets to it: one pass */
+	send_event("resync");
+	send_event("resync");
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply fj-1.service 1:0 started system.slice/fj-1.service"), 2));
+	cr_assert(eq(u32, count(fx.log, "apply fj-2.service 1:0 stopped"), 1));
+	cr_assert(eq(u32, count(fx.log, "apply fj-3.service 1:0 started system.slice/fj-3.service"), 1));
+	cr_assert(eq(u32, count(fx.log, "apply a.service 0:0 started system.slice/a.service"), 2));
+	cr_assert(eq(u32, count(fx.log, "apply "), 7));
+	cr_assert(holds("fj-1.service"));
+	cr_assert(not(holds("fj-2.service")));
+	cr_assert(holds("fj-3.service"));
+
+	/* nothing changed since: a resync sends nothing */
+	send_event("resync");
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply "), 7));
+}
+
 Test(manager, late_start_does_not_resurrect_a_gone_cgroup)
 {
 	cr_assert(eq(int, start(conf_templated, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
