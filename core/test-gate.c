@@ -266,7 +266,7 @@ Test(gate, late_gate_counted)
 
 Test(gate, deadline_thaws)
 {
-	cr_assert(eq(int, start_gated("# gate:2ms/a.service :: add rule inet f c socket cgroupv2 "
+	cr_assert(eq(int, start_gated("# gate:100ms/a.service :: add rule inet f c socket cgroupv2 "
 				      "level %{level} %{cgroup} drop\n",
 				      ",silent=drop"),
 		     0));
@@ -274,7 +274,10 @@ Test(gate, deadline_thaws)
 	send_event("started\tsystem\ta.service\t" A);
 	cr_assert(eq(int, sd_event_run(fx.e, 0), 1));
 	run_pending();
-	cr_assert(eq(chr, freeze_state(A), '1'), "no report: frozen until the deadline");
+	/* A loaded machine may stall this process past the deadline before it looks; the
+	 * counters below still say the thaw came from the deadline. */
+	if (fx.m->n_gates_expired == 0)
+		cr_assert(eq(chr, freeze_state(A), '1'), "no report: frozen until the deadline");
 	run_until_freeze(A, '0');
 	cr_assert(eq(u64, fx.m->n_gates_expired, 1));
 	cr_assert(eq(u64, fx.m->n_gates_thawed_early, 1));
