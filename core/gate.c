@@ -16,6 +16,7 @@
 #include "applied.h"
 #include "cgroup-freeze.h"
 #include "cgroup-tree.h"
+#include "dispatch.h"
 #include "gate.h"
 #include "log.h"
 #include "manager.h"
@@ -208,22 +209,28 @@ static int gate_items(struct manager *m, const struct gate *g, struct gate_item 
 		return -ENOMEM;
 	RULE_FOREACH_MATCHING(r, &m->index, g->unit) {
 		struct applied *a;
-		uint32_t result = SCNPM_RESULT_APPLIED;
+		uint32_t result;
 
 		if (!gate_covers(r, g->kind, g->uid, g->unit, g->path))
 			continue;
-		if (rule_is_literal(r))
+		if (rule_is_literal(r)) {
+			uint64_t now_id, first_id;
+
 			a = applied_find(m, r, SCNPM_MANAGER_ANY, 0, r->pattern);
-		else {
+			/* sent for the cgroups as they are now, this one among them */
+			if (a && !(dispatch_literal_cgroup(m, r, &now_id, &first_id) &&
+				   a->cgroup_id == now_id))
+				a = NULL;
+		} else {
 			a = applied_find(m, r, g->kind, g->uid, g->unit);
-			/* sent for another cgroup of the unit: nothing to wait for here */
 			if (a && a->cgroup_id != g->cgroup_id)
 				a = NULL;
 		}
-		/* no record: nothing was sent, nothing will be (its cgroups are not all
-		 * there), so it cannot be waited for */
-		if (a)
-			result = a->result;
+		/* Only a report for this cgroup counts. A record of the unit's previous
+		 * cgroup (the router has not sent this one yet), or none: due, waited for
+		 * until the deadline. (Thawing on the old report let a restarted unit run
+		 * before its new rule was in.) */
+		result = a ? a->result : 0;
 		rules[n] = r;
 		items[n++] = (struct gate_item){ .result = result, .keep_frozen = r->gate_keep_frozen };
 	}

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "gate.h"
 #include "manager-fixture.h"
+#include "unit.h"
 #include "util.h"
 
 /* ---- pure ---- */
@@ -474,4 +475,34 @@ Test(gate, cannot_freeze)
 		cr_assert(eq(int, manager_status_line(fx.m, &line), 0));
 		cr_assert(ne(ptr, strstr(line, "gates failing"), NULL), "%s", line);
 	}
+}
+
+/* A restart: the unit's record still says APPLIED, for its previous cgroup. The gate of
+ * the new cgroup waits for the report about the new one. */
+Test(gate, a_restart_waits_for_the_new_cgroup_s_report)
+{
+	struct unit *u;
+	char p[512];
+	struct stat st;
+
+	cr_assert(eq(int, start_gated(conf_gated, NULL), 0));
+	mkgcg(A, IDLE, "0\n");
+	send_event("started\tsystem\ta.service\t" A);
+	run_pending();
+	cr_assert(eq(chr, freeze_state(A), '0'));
+	/* the new cgroup, seen by the gate before the router has sent anything for it */
+	rmcg(A);
+	mkgcg(A, IDLE, "0\n");
+	snprintf(p, sizeof(p), "%s/%s", fx.cg, A);
+	cr_assert(eq(int, stat(p, &st), 0));
+	u = unit_get(fx.m, SCNPM_MANAGER_SYSTEM, 0, "a.service", false);
+	cr_assert(ne(ptr, u, NULL));
+	gate_new_cgroup(fx.m, u, A, (uint64_t)st.st_ino);
+	cr_assert(eq(chr, freeze_state(A), '1'));
+	gate_check_all(fx.m);
+	cr_assert(eq(chr, freeze_state(A), '1'), "the old cgroup's report does not open it");
+	send_event("started\tsystem\ta.service\t" A);
+	run_pending();
+	cr_assert(eq(chr, freeze_state(A), '0'));
+	cr_assert(eq(u64, fx.m->n_gates_thawed_early, 0));
 }
