@@ -33,7 +33,7 @@ int manager_new(sd_event *e, const struct manager_options *opt, struct manager *
 	m->units = hashmap_new();
 	m->applied = hashmap_new();
 	m->gates = hashmap_new();
-	m->cgroup_root_fd = m->frozen_dir_fd = -EBADF;
+	m->cgroup_root_fd = m->frozen_dir_fd = m->gate_inotify_fd = -EBADF;
 	m->config = config_new();
 	if (!m->units || !m->applied || !m->gates || !m->config) {
 		manager_free(m);
@@ -500,11 +500,12 @@ int manager_status_line(struct manager *m, char **ret)
 		     m->config->n_rules == 1 ? "" : "s", n_units, n_units == 1 ? "" : "s",
 		     n_failed) < 0)
 		return -ENOMEM;
-	if (m->n_gates > 0) {
+	if (m->n_gates > 0 || m->n_gates_failed > 0) {
 		char *t = NULL;
 
-		if (asprintf(&t, "%s; %" PRIu64 " gated, %" PRIu64 " late, %zu frozen", *ret,
-			     m->n_gates, m->n_gates_late, hashmap_size(m->gates)) < 0) {
+		if (asprintf(&t, "%s; %" PRIu64 " gated, %" PRIu64 " late, %zu frozen%s", *ret,
+			     m->n_gates, m->n_gates_late, hashmap_size(m->gates),
+			     m->n_gates_failed > 0 ? ", gates failing (see the log)" : "") < 0) {
 			free(*ret);
 			*ret = NULL;
 			return -ENOMEM;

@@ -81,6 +81,8 @@ struct manager {
 	struct hashmap *gates;	/* cgroup id -> struct gate */
 	sd_event_source *gate_defer;
 	int cgroup_root_fd, frozen_dir_fd;	/* -EBADF until the first gate */
+	int gate_inotify_fd;	/* IN_MODIFY on each gate's cgroup.freeze; -EBADF until used */
+	sd_event_source *gate_inotify;
 	bool gates_armed;	/* after the initial reconcile: new cgroups are gated */
 	bool gate_record_warned;
 	uint64_t n_gates;		/* cgroups frozen */
@@ -90,6 +92,9 @@ struct manager {
 	uint64_t n_gates_held;		/* kept frozen (keep-frozen) */
 	uint64_t n_gates_frozen_by_others;	/* not gated: frozen already */
 	uint64_t n_gates_skipped;	/* not gated: GATES_MAX */
+	uint64_t n_gates_failed;	/* not gated: cgroup.freeze could not be written */
+	uint64_t n_gates_taken;		/* ended by someone else's write to cgroup.freeze */
+	bool gate_failed_hinted;	/* the first failure said why, the next ones do not */
 	uint64_t gate_frozen_usec_total, gate_frozen_usec_max;
 	uint64_t started_usec, reloaded_usec;	/* CLOCK_REALTIME; 0: not yet */
 
