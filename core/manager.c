@@ -379,7 +379,11 @@ int manager_handle_event(struct manager *m, struct module *source, const struct 
 		urgent = ev->change == SCNPM_UNIT_STARTED && (u->stop_reported || !u->present);
 	u->stop_reported = ev->change == SCNPM_UNIT_STOPPED;
 
-	unit_triggered(u, urgent);
+	/* What the sources report while they start (source-cgroupfs's scan of the tree)
+	 * waits for the initial reconcile, which dispatches every unit once, in one pass,
+	 * with no cooldown begun: dispatching it here too would look at each cgroup twice. */
+	if (m->reconciled)
+		unit_triggered(u, urgent);
 	gate_schedule_check(m);
 	return 0;
 }
@@ -682,9 +686,10 @@ int manager_start(struct manager *m)
 			return r;
 
 	m->started_usec = now_realtime_usec();
-	/* Initial reconcile: every rule once. What the sources reported while starting
-	 * went out already and is unchanged: this only adds the rest. */
+	/* Initial reconcile: every rule once, for every unit, those the sources reported
+	 * while starting included. */
 	dispatch_all(m, 0, 0);
+	m->reconciled = true;
 	/* from here on a new cgroup is a unit starting, not one that ran before us */
 	m->gates_armed = true;
 	gate_check_sources(m);

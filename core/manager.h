@@ -59,12 +59,15 @@ struct manager {
 	struct cgroup_snapshot *snapshot;
 
 	struct hashmap *units;	/* "manager:uid:name" -> struct unit (unit.h) */
+	struct unit *cool_head, *cool_tail;	/* units in their cooldown, by its end */
+	sd_event_source *cool_timer;	/* the head's end */
 	struct hashmap *applied;	/* -> struct applied (applied.h) */
 
 	sd_event_source *defer;	/* runs deferred reload/reapply */
 	sd_event_source *status_timer;	/* STATUS= to systemd, at most once a second */
 	bool want_reload, want_reapply, want_resync;
 	bool started;
+	bool reconciled;	/* the initial reconcile is done: events are dispatched */
 	bool checking;		/* --check: reports are the check's findings */
 	unsigned n_config_errors; /* logged by the last manager_parse_config() */
 
