@@ -6,6 +6,11 @@
  *   send PORT NAME SEQFILE   a unit's ExecStart: first action is one UDP datagram
  *                            "NAME SEQ a" to 127.0.0.1:PORT (SEQ read from SEQFILE),
  *                            0.5 s later "NAME SEQ b", then waits to be stopped
+ *   send-once PORT NAME SEQFILE LOG
+ *                            a unit's ExecStart: first action is one UDP datagram
+ *                            "NAME SEQ" to 127.0.0.1:PORT; then appends "NAME SEQ sent USEC"
+ *                            (or "blocked", when the output hook dropped it: EPERM) to LOG,
+ *                            USEC the CLOCK_REALTIME microseconds of the attempt; exits 0
  *   listen PORT FILE         receive datagrams on 127.0.0.1:PORT, one line each to FILE
  *   monitor FILE PREFIX DIR...
  *                            inotify on each DIR and an nf_tables netlink monitor
@@ -87,26 +92,33 @@ static int parse_port(const char *s, struct sockaddr_in *sa)
 
 /* ------------------------------------------------------------------------- */
 
+/* SEQFILE's first line into seq, or "0". */
+static void read_seq(const char *path, char *seq, size_t size)
+{
+	FILE *f = fopen(path, "re");
+
+	snprintf(seq, size, "0");
+	if (!f)
+		return;
+	if (!fgets(seq, (int)size, f))
+		snprintf(seq, size, "0");
+	seq[strcspn(seq, "\n")] = '\0';
+	fclose(f);
+}
+
 static int cmd_send(int argc, char **argv)
 {
 	struct sockaddr_in sa;
 	struct timespec half = { .tv_sec = 0, .tv_nsec = 500000000 };
-	char seq[64] = "0", msg[256];
+	char seq[64], msg[256];
 	int fd, n;
-	FILE *f;
 
 	if (argc != 4 || parse_port(argv[1], &sa) < 0)
 		return 2;
 	fd = socket(AF_INET, SOCK_DGRAM, 0);
 	if (fd < 0)
 		return die("socket");
-	f = fopen(argv[3], "re");
-	if (f) {
-		if (!fgets(seq, sizeof(seq), f))
-			strcpy(seq, "0");
-		seq[strcspn(seq, "\n")] = '\0';
-		fclose(f);
-	}
+	read_seq(argv[3], seq, sizeof(seq));
 	/* a dropped datagram fails with EPERM: that is the measurement, not an error */
 	n = snprintf(msg, sizeof(msg), "%s %s a", argv[2], seq);
 	(void)sendto(fd, msg, n, 0, (struct sockaddr *)&sa, sizeof(sa));
@@ -115,6 +127,37 @@ static int cmd_send(int argc, char **argv)
 	(void)sendto(fd, msg, n, 0, (struct sockaddr *)&sa, sizeof(sa));
 	for (;;)
 		pause();
+}
+
+static int cmd_send_once(int argc, char **argv)
+{
+	struct sockaddr_in sa;
+	struct timespec ts;
+	char seq[64], msg[256];
+	int fd, out, n;
+	bool sent;
+
+	if (argc != 5 || parse_port(argv[1], &sa) < 0)
+		return 2;
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0)
+		return die("socket");
+	read_seq(argv[3], seq, sizeof(seq));
+	n = snprintf(msg, sizeof(msg), "%s %s", argv[2], seq);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	sent = sendto(fd, msg, n, 0, (struct sockaddr *)&sa, sizeof(sa)) == n;
+	if (!sent && errno != EPERM)
+		return die("sendto");
+	/* one write: lines of units running at once never mix */
+	n = snprintf(msg, sizeof(msg), "%s %s %s %" PRIu64 "\n", argv[2], seq,
+		     sent ? "sent" : "blocked",
+		     (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
+	out = open(argv[4], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (out < 0)
+		return die(argv[4]);
+	if (write(out, msg, n) != n)
+		return die("write");
+	return 0;
 }
 
 static int cmd_listen(int argc, char **argv)
@@ -676,6 +719,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (strcmp(argv[1], "send") == 0)
 		return cmd_send(argc - 1, argv + 1);
+	if (strcmp(argv[1], "send-once") == 0)
+		return cmd_send_once(argc - 1, argv + 1);
 	if (strcmp(argv[1], "listen") == 0)
 		return cmd_listen(argc - 1, argv + 1);
 	if (strcmp(argv[1], "monitor") == 0)
@@ -685,6 +730,6 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "ids") == 0)
 		return cmd_ids(argc - 1, argv + 1);
 usage:
-	fprintf(stderr, "usage: bench-helper send|listen|monitor|churn|ids ... (see bench/bench-helper.c)\n");
+	fprintf(stderr, "usage: bench-helper send|send-once|listen|monitor|churn|ids ... (see bench/bench-helper.c)\n");
 	return 2;
 }

@@ -387,7 +387,9 @@ int cgroup_tree_foreach_unit(const char *root, cgroup_unit_func_t f, void *userd
 
 struct snap_unit {
 	const char *key;	/* "manager:uid:name", in buf */
+	const char *name;	/* in key */
 	const char *path;	/* in buf */
+	uint32_t manager, uid;
 	uint64_t id;
 	bool ambiguous;	/* seen in more than one place: the tree decides, as without a snapshot */
 	char buf[];
@@ -420,9 +422,11 @@ static int snap_on_unit(uint32_t manager, uint32_t uid, const char *name, const 
 	if (!u)
 		return -ENOMEM;
 	/* the fixed part first: assigning it may write its padding, where buf begins */
-	*u = (struct snap_unit){ .key = u->buf, .path = u->buf + lk, .id = id };
+	*u = (struct snap_unit){ .key = u->buf, .path = u->buf + lk, .manager = manager,
+				  .uid = uid, .id = id };
 	memcpy(u->buf, key, lk);
 	memcpy(u->buf + lk, path, lp);
+	u->name = strchr(strchr(u->key, ':') + 1, ':') + 1;
 	if (hashmap_put(s->units, u->key, u) < 0) {
 		free(u);
 		return -ENOMEM;
@@ -466,6 +470,19 @@ int cgroup_snapshot_take(const char *root, struct cgroup_snapshot **ret)
 		return r;
 	}
 	*ret = s;
+	return 0;
+}
+
+int cgroup_snapshot_foreach_unit(const struct cgroup_snapshot *s, cgroup_unit_func_t f,
+				 void *userdata)
+{
+	const struct snap_unit *u;
+	size_t i = 0;
+	int r;
+
+	while ((u = hashmap_iterate(s->units, &i, NULL)))
+		if ((r = f(u->manager, u->uid, u->name, u->path, u->id, userdata)) < 0)
+			return r;
 	return 0;
 }
 

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <scnpm/unit-name.h>
@@ -14,6 +16,7 @@
 #include "applied.h"
 #include "cgroup-freeze.h"
 #include "cgroup-tree.h"
+#include "dispatch.h"
 #include "gate.h"
 #include "log.h"
 #include "manager.h"
@@ -136,6 +139,8 @@ static struct gate *gate_free(struct gate *g)
 	if (!g)
 		return NULL;
 	sd_event_source_disable_unref(g->timer);
+	if (g->wd >= 0 && g->manager->gate_inotify_fd >= 0)
+		(void)inotify_rm_watch(g->manager->gate_inotify_fd, g->wd);
 	if (g->fd >= 0)
 		close(g->fd);
 	free(g->key);
@@ -155,14 +160,19 @@ static void gate_log_fields(const struct gate *g, struct log_fields *f)
 	};
 }
 
-/* Open the gate: thaw (the fd is the cgroup we froze, whatever its path is now), drop the
- * record, forget the gate. */
-static void gate_open(struct manager *m, struct gate *g, const char *why)
+/* Open the gate: stop watching, thaw unless someone else has set cgroup.freeze since (the
+ * fd is the cgroup we froze, whatever its path is now), drop the record, forget the gate. */
+static void gate_release(struct manager *m, struct gate *g, bool thaw, const char *why)
 {
 	uint64_t held = now_usec() - g->frozen_usec;
-	int r;
+	int r = 0;
 
-	r = cgroup_write_freeze(g->fd, false);
+	/* first: our own thaw is not someone else's write */
+	if (g->wd >= 0)
+		(void)inotify_rm_watch(m->gate_inotify_fd, g->wd);
+	g->wd = -1;
+	if (thaw)
+		r = cgroup_write_freeze(g->fd, false);
 	if (r < 0 && r != -ENODEV && r != -ENOENT)
 		log_warning_errno(r, "Cannot thaw cgroup '%s' of unit '%s': %m", g->path, g->unit);
 	else
@@ -174,6 +184,11 @@ static void gate_open(struct manager *m, struct gate *g, const char *why)
 	record_remove(m, g->key);
 	hashmap_remove(m->gates, g->key);
 	gate_free(g);
+}
+
+static void gate_open(struct manager *m, struct gate *g, const char *why)
+{
+	gate_release(m, g, true, why);
 }
 
 /* The results of the gated directives that cover g, into a new array. */
@@ -194,22 +209,28 @@ static int gate_items(struct manager *m, const struct gate *g, struct gate_item 
 		return -ENOMEM;
 	RULE_FOREACH_MATCHING(r, &m->index, g->unit) {
 		struct applied *a;
-		uint32_t result = SCNPM_RESULT_APPLIED;
+		uint32_t result;
 
 		if (!gate_covers(r, g->kind, g->uid, g->unit, g->path))
 			continue;
-		if (rule_is_literal(r))
+		if (rule_is_literal(r)) {
+			uint64_t now_id, first_id;
+
 			a = applied_find(m, r, SCNPM_MANAGER_ANY, 0, r->pattern);
-		else {
+			/* sent for the cgroups as they are now, this one among them */
+			if (a && !(dispatch_literal_cgroup(m, r, &now_id, &first_id) &&
+				   a->cgroup_id == now_id))
+				a = NULL;
+		} else {
 			a = applied_find(m, r, g->kind, g->uid, g->unit);
-			/* sent for another cgroup of the unit: nothing to wait for here */
 			if (a && a->cgroup_id != g->cgroup_id)
 				a = NULL;
 		}
-		/* no record: nothing was sent, nothing will be (its cgroups are not all
-		 * there), so it cannot be waited for */
-		if (a)
-			result = a->result;
+		/* Only a report for this cgroup counts. A record of the unit's previous
+		 * cgroup (the router has not sent this one yet), or none: due, waited for
+		 * until the deadline. (Thawing on the old report let a restarted unit run
+		 * before its new rule was in.) */
+		result = a ? a->result : 0;
 		rules[n] = r;
 		items[n++] = (struct gate_item){ .result = result, .keep_frozen = r->gate_keep_frozen };
 	}
@@ -359,6 +380,155 @@ static uint64_t gate_deadline(struct manager *m, uint32_t kind, uint32_t uid, co
 	return d;
 }
 
+/* ---- someone else's write to a closed gate's cgroup.freeze ---- */
+
+static struct gate *gate_by_wd(struct manager *m, int wd)
+{
+	struct gate *g;
+	size_t i = 0;
+
+	while ((g = hashmap_iterate(m->gates, &i, NULL)))
+		if (g->wd == wd)
+			return g;
+	return NULL;
+}
+
+/* A write to g's cgroup.freeze that is not ours (systemctl freeze or thaw, its user): the
+ * cgroup is theirs now, as they left it; the gate ends without a write of ours. */
+static void gate_taken(struct manager *m, struct gate *g)
+{
+	_cleanup_free_ struct gate_item *items = NULL;
+	_cleanup_free_ const struct rule **rules = NULL;
+	struct log_fields f;
+	size_t n = 0, missing = 0;
+	int frozen = cgroup_read_freeze(g->fd);
+
+	if (frozen < 0)
+		return;	/* gone: gate_check drops it */
+	if (gate_items(m, g, &items, &n, &rules) >= 0)
+		(void)gate_decide(items, n, g->expired, &missing);
+	m->n_gates_taken++;
+	gate_log_fields(g, &f);
+	if (frozen == 1)
+		log_struct(LOG_NOTICE, &f,
+			   "Unit '%s': cgroup '%s' was frozen by someone else (systemctl freeze?) while "
+			   "its gate was closed: left frozen, for them to thaw",
+			   g->unit, g->path);
+	else
+		log_struct(missing > 0 ? LOG_WARNING : LOG_INFO, &f,
+			   "Unit '%s': cgroup '%s' was thawed by someone else while its gate was closed%s",
+			   g->unit, g->path, missing > 0 ? ", before its rules were in the kernel" : "");
+	gate_release(m, g, false, "someone else wrote to its cgroup.freeze");
+}
+
+static int gate_on_inotify(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct manager *m = userdata;
+	union {
+		struct inotify_event ev;
+		char buf[4096];
+	} u;
+
+	for (;;) {
+		ssize_t n = read(fd, &u, sizeof(u));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				log_warning_errno(-errno, "Cannot read the gates' inotify events: %m");
+			return 0;
+		}
+		for (char *p = u.buf; p < u.buf + n;) {
+			const struct inotify_event *e = (const struct inotify_event *)p;
+			struct gate *g = gate_by_wd(m, e->wd);
+
+			p += sizeof(*e) + e->len;
+			if (!g)
+				continue;
+			if (e->mask & IN_IGNORED)
+				g->wd = -1;	/* its cgroup is gone */
+			else if (e->mask & IN_MODIFY)
+				gate_taken(m, g);
+		}
+	}
+}
+
+/* Watch g's cgroup.freeze for writes; after our own freeze, so that it is not one. A gate
+ * without a watch still works: it just cannot tell someone else's freeze from ours. */
+static void gate_watch(struct manager *m, struct gate *g)
+{
+	char path[64];
+	int r;
+
+	if (m->gate_inotify_fd < 0) {
+		int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+		if (fd < 0) {
+			log_debug_errno(-errno, "No inotify for the gates: %m");
+			return;
+		}
+		r = sd_event_add_io(m->event, &m->gate_inotify, fd, EPOLLIN, gate_on_inotify, m);
+		if (r < 0) {
+			close(fd);
+			log_debug_errno(r, "No inotify for the gates: %m");
+			return;
+		}
+		(void)sd_event_source_set_description(m->gate_inotify, "gate-inotify");
+		m->gate_inotify_fd = fd;
+	}
+	/* by the fd: the cgroup we froze, whatever its path is now */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/cgroup.freeze", g->fd);
+	g->wd = inotify_add_watch(m->gate_inotify_fd, path, IN_MODIFY);
+	if (g->wd < 0)
+		log_debug_errno(-errno, "Cannot watch %s of unit '%s': %m", path, g->unit);
+}
+
+/* ---- closing ---- */
+
+/* The gated directive whose choice applies to g: a keep-frozen one if any. */
+static const struct rule *gate_rule(struct manager *m, const struct gate *g)
+{
+	const struct rule *first = NULL;
+	struct rule *r;
+
+	RULE_FOREACH_MATCHING(r, &m->index, g->unit) {
+		if (!gate_covers(r, g->kind, g->uid, g->unit, g->path))
+			continue;
+		if (r->gate_keep_frozen)
+			return r;
+		if (!first)
+			first = r;
+	}
+	return first;
+}
+
+/* The gate could not close: one line, naming the unit and the directive, at the level its
+ * choice calls for. */
+static void gate_failed(struct manager *m, struct gate *g, int err)
+{
+	const struct rule *r = gate_rule(m, g);
+	bool keep = r && r->gate_keep_frozen;
+	const char *why = "";
+	struct log_fields f;
+
+	m->n_gates_failed++;
+	if (err == -EROFS)
+		why = " (the cgroup tree is read-only to scnpm: ProtectControlGroups=?; man scnpm, GATES)";
+	else if (err == -EACCES || err == -EPERM)
+		why = " (no right to write it: DynamicUser= without CAP_DAC_OVERRIDE?; man scnpm, GATES)";
+	gate_log_fields(g, &f);
+	if (r) {
+		f.rule_file = r->file;
+		f.rule_line = r->line;
+	}
+	(void)log_internal(keep ? LOG_ERR : LOG_WARNING, err, NULL, &f, __FILE__, __LINE__, __func__,
+		   "%s:%u: unit '%s': gate%s cannot close, cannot freeze /%s: %m%s; %s", r ? r->file : "?",
+		   r ? r->line : 0, g->unit, keep ? " (keep-frozen)" : "", g->path, why,
+		   keep ? "the unit runs before its rules are in, which keep-frozen was to prevent"
+			: "the unit starts without waiting for its rules");
+}
+
 /* Freeze g's cgroup unless it is frozen already; 1 when we froze it, 0 when not, -errno. */
 static int gate_freeze(struct manager *m, struct gate *g, bool *ret_late)
 {
@@ -386,6 +556,7 @@ static int gate_freeze(struct manager *m, struct gate *g, bool *ret_late)
 		record_remove(m, g->key);
 		return r;
 	}
+	gate_watch(m, g);
 	/* a process in it now may have run before the freeze landed */
 	r = cgroup_read_events(g->fd, &populated, &frozen);
 	*ret_late = r >= 0 && populated == 1;
@@ -434,6 +605,7 @@ void gate_new_cgroup(struct manager *m, struct unit *u, const char *path, uint64
 		.path = strdup(path),
 		.cgroup_id = id,
 		.fd = -EBADF,
+		.wd = -1,
 	};
 	if (!g->unit || !g->path) {
 		log_oom();
@@ -452,9 +624,12 @@ void gate_new_cgroup(struct manager *m, struct unit *u, const char *path, uint64
 		goto fail;
 	}
 	r = gate_freeze(m, g, &late);
+	if (r == -ENOENT || r == -ENODEV) {
+		log_debug("Cgroup '%s' of unit '%s' is gone before it could be gated", path, u->name);
+		goto fail;
+	}
 	if (r < 0) {
-		log_warning_errno(r, "Unit '%s': cannot freeze cgroup '%s', not gating it: %m", u->name,
-				  path);
+		gate_failed(m, g, r);
 		goto fail;
 	}
 	if (r == 0) {
@@ -584,29 +759,38 @@ void gate_free_all(struct manager *m)
 		m->gates = hashmap_free(m->gates);
 	}
 	m->gate_defer = sd_event_source_disable_unref(m->gate_defer);
+	m->gate_inotify = sd_event_source_disable_unref(m->gate_inotify);
+	if (m->gate_inotify_fd >= 0)
+		close(m->gate_inotify_fd);
 	if (m->cgroup_root_fd >= 0)
 		close(m->cgroup_root_fd);
 	if (m->frozen_dir_fd >= 0)
 		close(m->frozen_dir_fd);
-	m->cgroup_root_fd = m->frozen_dir_fd = -EBADF;
+	m->cgroup_root_fd = m->frozen_dir_fd = m->gate_inotify_fd = -EBADF;
 }
 
 void gate_check_sources(struct manager *m)
 {
-	bool cgroupfs = false;
+	bool cgroupfs = false, ro = false;
+	struct statvfs sv;
 
 	for (size_t i = 0; i < m->n_sources; i++)
 		if (streq(m->sources[i]->name, "source-cgroupfs"))
 			cgroupfs = true;
-	if (cgroupfs)
-		return;
+	ro = statvfs(m->opt.cgroup_root, &sv) >= 0 && (sv.f_flag & ST_RDONLY);
 	for (size_t i = 0; i < m->config->n_rules; i++) {
 		struct rule *r = m->config->rules[i];
 
-		if (r->gated)
+		if (!r->gated)
+			continue;
+		if (!cgroupfs)
 			log_warning("%s:%u: gated directive, but no source sees a unit's cgroup before "
 				    "its processes run (add --source cgroupfs): the gate would close late "
 				    "or never",
 				    r->file, r->line);
+		if (ro)
+			log_error("%s:%u: gated directive, but the cgroup tree %s is read-only to scnpm "
+				  "(ProtectControlGroups=?): its gates cannot close; man scnpm, GATES",
+				  r->file, r->line, m->opt.cgroup_root);
 	}
 }

@@ -12,6 +12,16 @@
  * frozen already (systemctl freeze, a user's own freeze) is neither frozen nor thawed;
  * cgroups of units that match no gated directive are never touched.
  *
+ * While a gate is closed, a write to its cgroup.freeze by anyone else (systemctl freeze or
+ * thaw, the unit's user) ends it: the cgroup is theirs as they left it, and scnpm neither
+ * thaws it nor writes to it again (inotify IN_MODIFY, which every write(2) raises; scnpm
+ * watches only after its own freeze, and stops watching before its own thaw).
+ *
+ * A gate that cannot close (cgroup.freeze not writable: a read-only cgroup tree under
+ * ProtectControlGroups=, no permission without CAP_DAC_OVERRIDE) is one log line naming
+ * the unit and the gated directive: a warning for a thaw gate (the unit runs, as it would
+ * after the deadline), an error for a keep-frozen one (it cannot be held).
+ *
  * A gate closed after a process had joined the cgroup (cgroup.events "populated 1" when
  * the freeze landed) is late: counted and warned about, it stops the process only from
  * then on.
@@ -48,6 +58,7 @@ struct gate {
 	char *path;		/* the cgroup, relative to the root */
 	uint64_t cgroup_id;
 	int fd;			/* the cgroup's directory */
+	int wd;			/* inotify watch on its cgroup.freeze; -1: none */
 	uint64_t frozen_usec;	/* CLOCK_MONOTONIC, when it was frozen */
 	sd_event_source *timer;	/* the deadline */
 	bool expired;		/* the deadline passed */

@@ -33,7 +33,7 @@ int manager_new(sd_event *e, const struct manager_options *opt, struct manager *
 	m->units = hashmap_new();
 	m->applied = hashmap_new();
 	m->gates = hashmap_new();
-	m->cgroup_root_fd = m->frozen_dir_fd = -EBADF;
+	m->cgroup_root_fd = m->frozen_dir_fd = m->gate_inotify_fd = -EBADF;
 	m->config = config_new();
 	if (!m->units || !m->applied || !m->gates || !m->config) {
 		manager_free(m);
@@ -260,14 +260,14 @@ static bool unit_in(char **list, uint32_t manager, const char *name)
 	return manager != SCNPM_MANAGER_USER && strv_contains(list, name);
 }
 
-static void manager_want(struct manager *m, bool reload, bool reapply);
+static void manager_want(struct manager *m, bool reload, bool reapply, bool resync);
 
 void manager_unit_reported(struct manager *m, struct unit *u)
 {
 	if (unit_in(m->opt.reload_units, u->kind, u->name))
-		manager_want(m, true, false);
+		manager_want(m, true, false, false);
 	else if (unit_in(m->opt.reapply_units, u->kind, u->name))
-		manager_want(m, false, true);
+		manager_want(m, false, true, false);
 }
 
 static bool manager_wants(struct manager *m, uint32_t kind, uint32_t uid, const char *name)
@@ -483,11 +483,12 @@ int manager_status_line(struct manager *m, char **ret)
 		     m->config->n_rules == 1 ? "" : "s", n_units, n_units == 1 ? "" : "s",
 		     n_failed) < 0)
 		return -ENOMEM;
-	if (m->n_gates > 0) {
+	if (m->n_gates > 0 || m->n_gates_failed > 0) {
 		char *t = NULL;
 
-		if (asprintf(&t, "%s; %" PRIu64 " gated, %" PRIu64 " late, %zu frozen", *ret,
-			     m->n_gates, m->n_gates_late, hashmap_size(m->gates)) < 0) {
+		if (asprintf(&t, "%s; %" PRIu64 " gated, %" PRIu64 " late, %zu frozen%s", *ret,
+			     m->n_gates, m->n_gates_late, hashmap_size(m->gates),
+			     m->n_gates_failed > 0 ? ", gates failing (see the log)" : "") < 0) {
 			free(*ret);
 			*ret = NULL;
 			return -ENOMEM;
@@ -567,25 +568,30 @@ void manager_reapply_all(struct manager *m)
 static int manager_on_defer(sd_event_source *s, void *userdata)
 {
 	struct manager *m = userdata;
-	bool reload = m->want_reload, reapply = m->want_reapply;
+	bool reload = m->want_reload, reapply = m->want_reapply, resync = m->want_resync;
 
-	m->want_reload = m->want_reapply = false;
+	m->want_reload = m->want_reapply = m->want_resync = false;
+	/* each of these looks at every unit: the first one does the work of the others */
 	if (reload)
 		(void)manager_reload(m, true);
 	else if (reapply) {
 		log_info("Re-applying all rules");
 		manager_reapply_all(m);
+	} else if (resync) {
+		log_debug("Looking at every unit again");
+		dispatch_all(m, 0, 0);
 	}
 	return 0;
 }
 
-/* Reload or re-apply from the loop, not from inside a dispatch. */
-static void manager_want(struct manager *m, bool reload, bool reapply)
+/* Reload, re-apply or resync from the loop, not from inside a dispatch. */
+static void manager_want(struct manager *m, bool reload, bool reapply, bool resync)
 {
 	int r;
 
 	m->want_reload |= reload;
 	m->want_reapply |= reapply;
+	m->want_resync |= resync;
 	if (!m->defer) {
 		r = sd_event_add_defer(m->event, &m->defer, manager_on_defer, m);
 		if (r < 0) {
@@ -595,6 +601,12 @@ static void manager_want(struct manager *m, bool reload, bool reapply)
 		(void)sd_event_source_set_description(m->defer, "reapply");
 	}
 	(void)sd_event_source_set_enabled(m->defer, SD_EVENT_ONESHOT);
+}
+
+void manager_want_resync(struct manager *m, struct module *source)
+{
+	log_debug("%s: events may have been lost, looking at every unit again", source->name);
+	manager_want(m, false, false, true);
 }
 
 int module_init(struct module *mod)

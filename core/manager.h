@@ -77,7 +77,7 @@ struct manager {
 
 	sd_event_source *defer;	/* runs deferred reload/reapply */
 	sd_event_source *status_timer;	/* STATUS= to systemd, at most once a second */
-	bool want_reload, want_reapply;
+	bool want_reload, want_reapply, want_resync;
 	bool started;
 	bool reconciled;	/* the initial reconcile is done: events are dispatched */
 	bool checking;		/* --check: reports are the check's findings */
@@ -96,6 +96,8 @@ struct manager {
 	struct hashmap *gates;	/* cgroup id -> struct gate */
 	sd_event_source *gate_defer;
 	int cgroup_root_fd, frozen_dir_fd;	/* -EBADF until the first gate */
+	int gate_inotify_fd;	/* IN_MODIFY on each gate's cgroup.freeze; -EBADF until used */
+	sd_event_source *gate_inotify;
 	bool gates_armed;	/* after the initial reconcile: new cgroups are gated */
 	bool gate_record_warned;
 	uint64_t n_gates;		/* cgroups frozen */
@@ -105,6 +107,9 @@ struct manager {
 	uint64_t n_gates_held;		/* kept frozen (keep-frozen) */
 	uint64_t n_gates_frozen_by_others;	/* not gated: frozen already */
 	uint64_t n_gates_skipped;	/* not gated: GATES_MAX */
+	uint64_t n_gates_failed;	/* not gated: cgroup.freeze could not be written */
+	uint64_t n_gates_taken;		/* ended by someone else's write to cgroup.freeze */
+	bool gate_failed_hinted;	/* the first failure said why, the next ones do not */
 	uint64_t gate_frozen_usec_total, gate_frozen_usec_max;
 	uint64_t started_usec, reloaded_usec;	/* CLOCK_REALTIME; 0: not yet */
 
@@ -145,6 +150,8 @@ int manager_reload(struct manager *m, bool reapply_all);
 
 /* Re-apply every rule for every unit now (-a, after -u). */
 void manager_reapply_all(struct manager *m);
+/* A source may have lost events: look at every unit again from the loop (host resync()). */
+void manager_want_resync(struct manager *m, struct module *source);
 
 /* Give rule to the first sink (in command-line order) that can express it. */
 int manager_assign_sink(struct manager *m, struct rule *r);

@@ -261,7 +261,7 @@ static void print_status(struct json_object *p)
 	printf("%s\n", len(files) ? "" : " none");
 	if (num0(daemon, "dropped_events") > 0)
 		printf("Events refused: %" PRIu64 " (see the log)\n", num0(daemon, "dropped_events"));
-	if (num0(get(daemon, "gates"), "gated") > 0) {
+	if (num0(get(daemon, "gates"), "gated") > 0 || num0(get(daemon, "gates"), "failed") > 0) {
 		printf("Gates:");
 		print_health(get(daemon, "gates"));
 		printf("\n");

@@ -512,6 +512,8 @@ static struct json_object *gates_json(struct manager *m)
 		{ "thawed_early", m->n_gates_thawed_early },
 		{ "held", m->n_gates_held },
 		{ "frozen_by_others", m->n_gates_frozen_by_others },
+		{ "failed", m->n_gates_failed },
+		{ "taken", m->n_gates_taken },
 		{ "frozen_usec_max", m->gate_frozen_usec_max },
 	};
 

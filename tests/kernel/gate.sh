@@ -34,7 +34,7 @@ fail() { n=$((n + 1)); echo "not ok $n - $1"; sed 's/^/# /' "$T/log" | grep -v I
 # poll COND for up to 10 s
 waitfor() { for _ in $(seq 200); do eval "$1" && return 0; sleep 0.05; done; return 1; }
 
-echo "1..7"
+echo "1..11"
 mkdir "$CG/$S" "$CG/$S/other.slice"
 nft add table inet gtab
 nft add chain inet gtab out2 '{ type filter hook output priority 1; }'
@@ -42,13 +42,33 @@ cat > "$T/conf" <<CONF
 # gate:keep-frozen/gt1.service :: add rule inet gtab out socket cgroupv2 level 2 %{cgroup} udp dport 9999 counter drop
 # gate:keep-frozen/gt3.service :: add rule inet gtab missing socket cgroupv2 level 2 %{cgroup} drop
 # gate/gt4.service :: add rule inet gtab out2 socket cgroupv2 level 3 %{cgroup} counter drop
+# gate:keep-frozen/gt5.service :: add rule inet gtab later socket cgroupv2 level 2 %{cgroup} drop
+# gate/gt6.service :: add rule inet gtab out2 socket cgroupv2 level 2 %{cgroup} drop
+# gate:keep-frozen/gt7.service :: add rule inet gtab out2 socket cgroupv2 level 2 %{cgroup} drop
 CONF
+# daemon [--cgroup-root DIR] [PREFIX-CMD...]: start it (PREFIX-CMD: setpriv ...)
 daemon() {
+	local root=$CG
+
+	[ "${1:-}" = --cgroup-root ] && { root=$2; shift 2; }
+	: >"$T/log"
 	RUNTIME_DIRECTORY=$T SCNPM_MODULE_DIR=$B/modules/source-cgroupfs:$B/modules/sink-nft \
-		"$B/core/scnpm" --source cgroupfs --sink nft --cgroup-root $CG -d "$T/conf" >>"$T/log" 2>&1 &
+		"$@" "$B/core/scnpm" --source cgroupfs --sink nft --cgroup-root "$root" -d "$T/conf" >>"$T/log" 2>&1 &
 	PIDS+=($!)
 	DPID=$!
 	waitfor "grep -q 'Running:' $T/log" || fail "daemon starts"
+}
+stop_daemon() {
+	kill $DPID
+	wait $DPID 2>/dev/null
+}
+# the status line (SIGUSR1) once more: the daemon has handled what came before
+settled() {
+	local n
+
+	n=$(grep -c 'Status: ' "$T/log")
+	kill -USR1 $DPID
+	waitfor "[ \$(grep -c 'Status: ' $T/log) -gt $n ]"
 }
 daemon
 ok "daemon runs"
@@ -107,7 +127,21 @@ grep -q 0 "$CG/$S/other.slice/gt4.service/cgroup.freeze" && grep -q 1 "$CG/$S/ot
 ok "a cgroup frozen by someone else is neither frozen nor thawed"
 echo 0 > "$CG/$S/other.slice/cgroup.freeze"
 
-# 3: a crash leaves a held cgroup frozen and recorded; the next start thaws it.
+# 3: a freeze by someone else while the gate is closed (systemctl freeze of a unit
+# scnpm holds) is theirs: the rule coming in does not thaw it, nor does an exit.
+mkdir "$CG/$S/gt5.service"
+waitfor "grep -q \"Unit 'gt5.service' stays frozen\" $T/log" || fail "gt5 held frozen"
+echo 1 > "$CG/$S/gt5.service/cgroup.freeze"
+waitfor "grep -q 'gt5.service.*was frozen by someone else' $T/log" || fail "the freeze is seen"
+nft add chain inet gtab later
+waitfor "nft list chain inet gtab later | grep -q gt5.service" || fail "its rule comes in"
+settled || fail "status line"
+grep -q 1 "$CG/$S/gt5.service/cgroup.freeze" || fail "gt5 thawed by scnpm"
+grep -q 'frozen 1' "$CG/$S/gt5.service/cgroup.events" || fail "gt5 not frozen"
+ok "a cgroup frozen by someone else while scnpm held its gate stays frozen when the rule comes in"
+echo 0 > "$CG/$S/gt5.service/cgroup.freeze"
+
+# 4: a crash leaves a held cgroup frozen and recorded; the next start thaws it.
 mkdir "$CG/$S/gt3.service"
 waitfor "grep -q 'stays frozen' $T/log" || fail "held frozen"
 ls "$T/frozen" | grep -q . || fail "recorded"
@@ -119,7 +153,49 @@ daemon
 waitfor "grep -q 'which an earlier scnpm froze' $T/log" || fail "thawed at the next start"
 grep -q 0 "$CG/$S/gt3.service/cgroup.freeze" || fail "thawed"
 ok "a restart thaws what the crashed daemon left frozen"
-kill $DPID
-wait $DPID 2>/dev/null
+stop_daemon
 ls "$T/frozen" | grep -q . && fail "no record left"
 ok "nothing left frozen or recorded after exit"
+
+# 5: cgroup.freeze not writable. A read-only cgroup tree (what ProtectControlGroups=yes
+# gives a service): an error at start for each gated directive, one line per cgroup
+# naming the unit and the directive, at the level its choice calls for; rules as without
+# a gate.
+frozen_anywhere() { grep -l 1 $(find "$CG/$S" -name cgroup.freeze) 2>/dev/null | grep -q .; }
+mkdir "$T/ro"
+mount --bind $CG "$T/ro" && mount -o remount,bind,ro "$T/ro" || fail "read-only bind of the cgroup tree"
+daemon --cgroup-root "$T/ro"
+grep -q "conf:5: gated directive, but the cgroup tree $T/ro is read-only" "$T/log" ||
+	fail "said at start"
+mkdir "$CG/$S/gt6.service" "$CG/$S/gt7.service"
+waitfor "grep -q \"conf:5: unit 'gt6.service': gate cannot close, cannot freeze /$S/gt6.service: Read-only file system (the cgroup tree is read-only\" $T/log" ||
+	fail "thaw gate: the line"
+waitfor "grep -q \"conf:6: unit 'gt7.service': gate (keep-frozen) cannot close.*Read-only file system\" $T/log" ||
+	fail "keep-frozen gate: the line"
+waitfor "nft list chain inet gtab out2 | grep -q gt7.service" || fail "the rules go in"
+frozen_anywhere && fail "nothing frozen"
+ok "read-only cgroup tree: an error at start, one line per gate that cannot close, rules as without a gate"
+stop_daemon
+umount "$T/ro"
+rmdir "$CG/$S/gt6.service" "$CG/$S/gt7.service"
+
+# 6: no right to write cgroup.freeze (an unprivileged user with CAP_NET_ADMIN only, what
+# DynamicUser= gives): the same, EACCES.
+if command -v setpriv >/dev/null; then
+	chmod 0777 "$T"
+	chmod 0666 "$T/log"
+	rm -rf "$T/frozen"
+	daemon setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all,+net_admin \
+		--ambient-caps=-all,+net_admin
+	mkdir "$CG/$S/gt6.service"
+	waitfor "grep -q \"conf:5: unit 'gt6.service': gate cannot close, cannot freeze /$S/gt6.service: Permission denied (no right to write it\" $T/log" ||
+		fail "no permission: the line"
+	waitfor "nft list chain inet gtab out2 | grep -q gt6.service" || fail "the rule goes in"
+	frozen_anywhere && fail "nothing frozen"
+	ok "no permission to write cgroup.freeze: one line naming the unit and the gate"
+	stop_daemon
+else
+	ok "# SKIP setpriv not found"
+fi
+frozen_anywhere && fail "nothing left frozen"
+ok "no cgroup left frozen"
