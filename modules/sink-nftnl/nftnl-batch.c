@@ -25,7 +25,6 @@
 #include "nftnl-batch.h"
 
 SCNPM_DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_set *, nftnl_set_free)
-SCNPM_DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_set_elem *, nftnl_set_elem_free)
 SCNPM_DEFINE_TRIVIAL_CLEANUP_FUNC(struct nftnl_rule *, nftnl_rule_free)
 
 /* Room reserved per message: names are at most 256 bytes each, the rest is small. */
