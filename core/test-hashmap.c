@@ -2,7 +2,8 @@
 /*
  * The hash table against a plain array of the same entries: puts, gets, removals in
  * every order (removal moves entries back within their probe runs), growth, and
- * iteration that sees each entry once.
+ * iteration that sees each entry once. The keyed hash: SipHash against its published
+ * vectors, stable within the process, under this process's key.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -13,6 +14,8 @@
 
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+
+#include <scnpm/htable.h>
 
 #include "hashmap.h"
 #include "util.h"
@@ -120,4 +123,66 @@ Test(hashmap, keys_formatted_in_place_or_on_the_heap)
 	cr_assert(eq(ptr, (void *)k, heap));
 	cr_assert(ge(int, asprintf(&want, "%jx 4294967295:4294967295:%s", (uintmax_t)UINTPTR_MAX, name), 0));
 	cr_assert(eq(str, (char *)k, want));
+}
+
+/* The reference's 64-bit vectors (SipHash-2-4, key 00..0f, message 00..len-1). */
+Test(htable, siphash_reference_vectors)
+{
+	static const uint64_t want[16] = {
+		0x726fdb47dd0e0e31ULL, 0x74f839c593dc67fdULL, 0x0d6c8009d9a94f5aULL, 0x85676696d7fb7e2dULL,
+		0xcf2794e0277187b7ULL, 0x18765564cd99a68dULL, 0xcbc9466e58fee3ceULL, 0xab0200f58b01d137ULL,
+		0x93f5f5799a932462ULL, 0x9e0082df0ba9e4b0ULL, 0x7a5dbbc594ddb9f3ULL, 0xf4b32f46226bada7ULL,
+		0x751e8fbc860ee5fbULL, 0x14ea5627c0843d90ULL, 0xf723ca908e7af2eeULL, 0xa129ca6149be45e5ULL,
+	};
+	const uint64_t k[2] = { 0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL };
+	unsigned char m[16];
+
+	for (unsigned i = 0; i < 16; i++)
+		m[i] = (unsigned char)i;
+	for (unsigned n = 0; n < 16; n++)
+		cr_assert(eq(u64, scnpm_siphash(k, m, n, 2, 4), want[n]), "length %u", n);
+}
+
+Test(htable, hash_stable_within_the_process_and_keyed)
+{
+	const uint64_t *key = scnpm_hash_key();
+	const uint64_t zero[2] = { 0, 0 };
+	const char *s = "bs-4711.service";
+	uint64_t h = scnpm_hash_str(s), x = 4711;
+	char copy[32];
+
+	/* the same string, the same hash, however often and wherever it is stored */
+	cr_assert(eq(u64, scnpm_hash_str(s), h));
+	cr_assert(eq(u64, scnpm_hash_str(strcpy(copy, s)), h));
+	cr_assert(eq(ptr, (void *)scnpm_hash_key(), (void *)key));
+	cr_assert(eq(u64, scnpm_hash_u64(x), scnpm_hash_u64(4711)));
+	/* under this process's key, never the 0 that marks an empty slot */
+	cr_assert(eq(u64, h, scnpm_siphash(key, s, strlen(s), 1, 3) ?: 1));
+	cr_assert(ne(u64, scnpm_hash_str(""), 0));
+	cr_assert(ne(u64, scnpm_hash_u64(0), 0));
+	/* the key changes the hash (no claim on how the key is drawn) */
+	cr_assert(ne(u64, scnpm_siphash(zero, s, strlen(s), 1, 3), scnpm_siphash(key, s, strlen(s), 1, 3)));
+}
+
+Test(htable, table_works_with_the_keyed_hash)
+{
+	struct scnpm_htable t = { 0 };
+	static char names[N][24];
+
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "u-%u.service", i);
+		cr_assert(eq(int, scnpm_htable_put(&t, scnpm_hash_str(names[i]), scnpm_htable_eq_str,
+						   names[i], names[i]), 0));
+	}
+	cr_assert(eq(sz, scnpm_htable_size(&t), N));
+	for (unsigned i = 0; i < N; i++)
+		cr_assert(eq(ptr, scnpm_htable_get(&t, scnpm_hash_str(names[i]), scnpm_htable_eq_str,
+						   names[i]), names[i]));
+	for (unsigned i = 0; i < N; i += 2)
+		cr_assert(eq(ptr, scnpm_htable_remove(&t, scnpm_hash_str(names[i]), scnpm_htable_eq_str,
+						      names[i]), names[i]));
+	for (unsigned i = 0; i < N; i++)
+		cr_assert(eq(ptr, scnpm_htable_get(&t, scnpm_hash_str(names[i]), scnpm_htable_eq_str,
+						   names[i]), i % 2 ? names[i] : NULL));
+	scnpm_htable_done(&t);
 }
