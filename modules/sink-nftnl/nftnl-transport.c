@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -606,6 +607,14 @@ int nftnl_sink_on_flush(sd_event_source *es, void *userdata)
 
 	nftnl_sink_process_dirty(s);
 	nftnl_sink_send_batch(s);
+	/* The kernel handled the batch while we sent it: its acks, and the notifications
+	 * of our own commit, are queued already. Reading them now saves the loop a wakeup
+	 * for each socket (the next batch, if any, goes from the next iteration). */
+	if (s->inflight) {
+		(void)nftnl_sink_on_nl(NULL, mnl_socket_get_fd(s->nl), EPOLLIN, s);
+		if (s->mon)
+			(void)nftnl_sink_on_mon(NULL, mnl_socket_get_fd(s->mon), EPOLLIN, s);
+	}
 	return 0;
 }
 
