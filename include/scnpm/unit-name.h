@@ -20,13 +20,21 @@
 
 static inline int scnpm_unit_type_is_valid(const char *type, size_t len)
 {
-	static const char *const types[] = {
-		"service", "socket", "target", "device", "mount", "automount",
-		"swap", "timer", "path", "slice", "scope",
+#define SCNPM_UNIT_TYPE_(s) { s, sizeof(s) - 1 }
+	/* with their lengths: this runs for every cgroup path component at start */
+	static const struct {
+		char name[10];
+		size_t len;
+	} types[] = {
+		SCNPM_UNIT_TYPE_("service"), SCNPM_UNIT_TYPE_("socket"), SCNPM_UNIT_TYPE_("target"),
+		SCNPM_UNIT_TYPE_("device"),  SCNPM_UNIT_TYPE_("mount"),  SCNPM_UNIT_TYPE_("automount"),
+		SCNPM_UNIT_TYPE_("swap"),    SCNPM_UNIT_TYPE_("timer"),  SCNPM_UNIT_TYPE_("path"),
+		SCNPM_UNIT_TYPE_("slice"),   SCNPM_UNIT_TYPE_("scope"),
 	};
+#undef SCNPM_UNIT_TYPE_
 
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-		if (strlen(types[i]) == len && memcmp(types[i], type, len) == 0)
+		if (types[i].len == len && memcmp(types[i].name, type, len) == 0)
 			return 1;
 	return 0;
 }
