@@ -63,6 +63,7 @@ struct gate {
 	sd_event_source *timer;	/* the deadline */
 	bool expired;		/* the deadline passed */
 	bool held;		/* kept frozen (keep-frozen), said so */
+	bool freezing;		/* the freeze is queued (freezer.h), not reported yet */
 };
 
 /* What a gate waits for: one gated directive's last result for the gate's cgroup. */

@@ -23,6 +23,7 @@
 #include <scnpm/module.h>
 
 #include "config.h"
+#include "freezer.h"
 #include "hashmap.h"
 #include "loader.h"
 #include "rule-index.h"
@@ -83,6 +84,7 @@ struct manager {
 	int cgroup_root_fd, frozen_dir_fd;	/* -EBADF until the first gate */
 	int gate_inotify_fd;	/* IN_MODIFY on each gate's cgroup.freeze; -EBADF until used */
 	sd_event_source *gate_inotify;
+	struct freezer *freezer;	/* writes cgroup.freeze off the loop; NULL until used */
 	bool gates_armed;	/* after the initial reconcile: new cgroups are gated */
 	bool gate_record_warned;
 	uint64_t n_gates;		/* cgroups frozen */
