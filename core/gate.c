@@ -202,6 +202,8 @@ static void gate_release(struct manager *m, struct gate *g, bool thaw, const cha
 	m->gate_frozen_usec_total += held;
 	if (held > m->gate_frozen_usec_max)
 		m->gate_frozen_usec_max = held;
+	if (!g->freezing)	/* frozen: it held the unit (else it never froze) */
+		m->gate_holds[m->n_gate_holds++ % GATE_HOLDS] = held;
 	record_remove(m, g->key);
 	hashmap_remove(m->gates, g->key);
 	gate_free(g);
@@ -584,7 +586,7 @@ static void gate_on_freezer(const struct freezer_done *d, void *userdata)
 	}
 	if (!g || !g->freezing)
 		return;
-	g->freezing = false;
+	/* (still freezing: a gate that never froze held nothing) */
 	if (d->error == -ENOENT || d->error == -ENODEV) {
 		gate_release(m, g, false, "its cgroup is gone");
 		return;
@@ -594,6 +596,8 @@ static void gate_on_freezer(const struct freezer_done *d, void *userdata)
 		gate_release(m, g, false, "cannot freeze");
 		return;
 	}
+	g->freezing = false;
+	g->frozen_usec = now_usec();
 	m->n_gates++;
 	gate_watch(m, g);
 	if (d->populated == 1) {

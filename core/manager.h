@@ -28,6 +28,8 @@
 #include "loader.h"
 #include "rule-index.h"
 
+#define GATE_HOLDS 1024
+
 struct unit;
 
 struct manager_options {
@@ -98,6 +100,9 @@ struct manager {
 	uint64_t n_gates_taken;		/* ended by someone else's write to cgroup.freeze */
 	bool gate_failed_hinted;	/* the first failure said why, the next ones do not */
 	uint64_t gate_frozen_usec_total, gate_frozen_usec_max;
+	/* how long the last GATE_HOLDS gates held their unit (a ring), for p50/p99 */
+	uint64_t gate_holds[GATE_HOLDS];
+	uint64_t n_gate_holds;	/* recorded ever: the ring holds the last min(n, GATE_HOLDS) */
 	uint64_t started_usec, reloaded_usec;	/* CLOCK_REALTIME; 0: not yet */
 
 	/* While health_module's health() runs: where its host->health_put() goes. */

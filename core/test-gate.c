@@ -228,6 +228,7 @@ Test(gate, thawed_once_the_sink_reports)
 	cr_assert(eq(u64, fx.m->n_gates, 1));
 	cr_assert(eq(u64, fx.m->n_gates_late, 0));
 	cr_assert(eq(sz, hashmap_size(fx.m->gates), 0));
+	cr_assert(eq(u64, fx.m->n_gate_holds, 1), "how long it held the unit, for p50/p99");
 	{
 		_cleanup_free_ char *line = NULL;
 
@@ -496,6 +497,7 @@ Test(gate, cannot_freeze)
 			cr_assert(eq(int, strncmp(*l, "<4>", 3), 0), "%s", *l);
 	cr_assert(eq(u64, fx.m->n_gates_failed, 2));
 	cr_assert(eq(u64, fx.m->n_gates, 0));
+	cr_assert(eq(u64, fx.m->n_gate_holds, 0), "they held nothing");
 	cr_assert(eq(u32, n_records(), 0));
 	cr_assert(eq(u32, count(fx.log, "apply a.service 1:0 started " A), 1));
 	cr_assert(eq(u32, count(fx.log, "apply b.service 1:0 started"), 1));
