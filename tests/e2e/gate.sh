@@ -153,10 +153,11 @@ exposure=$(tb_exec systemd-analyze security --no-pager scnpm.service 2>/dev/null
 echo "# systemd-analyze security with examples/scnpm.service.d/gates.conf: exposure $exposure"
 tap_check "the drop-in's exposure is the one the docs give (1.6 or less)" \
 	awk -v s="${exposure:-9}" 'BEGIN { exit !(s <= 1.6) }'
-since=$(tb_exec date '+%Y-%m-%d %H:%M:%S')
+# the journal from here on (a cursor: a second's resolution would take in the lines above)
+cursor=$(tb_exec journalctl -q -n 1 -o export | sed -n 's/^__CURSOR=//p')
 tap_check "with the drop-in: scnpm restarts, no error at start" \
 	eval 'timeout 30 nsenter -t "$TB_LEADER" -a systemctl restart scnpm.service && tb_scnpm_running &&
-		! tb_scnpm_log --since "$since" -p err | grep .'
+		! tb_scnpm_log --after-cursor "$cursor" -p err | grep .'
 restart_once gate-sys.service
 tb_start_user_manager
 restart_once --user gate-user.service
@@ -309,7 +310,7 @@ tap_check "then systemctl freeze ($frozen) and thaw of it work" \
 
 tb_exec systemctl stop gate-long.service gate-held.service
 tap_check "nothing worse than a notice in scnpm's log since the drop-in but late gates and gate-held.service's, no cgroup left frozen" \
-	eval '! tb_scnpm_log --since "$since" -p warning | grep -v -e ": late gate, " -e "gate-held.service" | grep . && nothing_frozen'
+	eval '! tb_scnpm_log --after-cursor "$cursor" -p warning | grep -v -e ": late gate, " -e "gate-held.service" | grep . && nothing_frozen'
 TB_EXPECT_DAEMON=""
 tb_exec systemctl stop scnpm.service
 tap_check "scnpm stops cleanly, nothing left frozen" \
