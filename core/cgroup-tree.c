@@ -368,6 +368,8 @@ int cgroup_tree_foreach_unit(const char *root, cgroup_unit_func_t f, void *userd
 
 struct snap_unit {
 	char *key;	/* "manager:uid:name" */
+	const char *name;	/* in key */
+	uint32_t manager, uid;
 	char *path;
 	uint64_t id;
 	bool ambiguous;	/* seen in more than one place: the tree decides, as without a snapshot */
@@ -405,7 +407,10 @@ static int snap_on_unit(uint32_t manager, uint32_t uid, const char *name, const 
 		return -ENOMEM;
 	u->path = strdup(path);
 	u->id = id;
+	u->manager = manager;
+	u->uid = uid;
 	u->key = TAKE_PTR(key);
+	u->name = strchr(strchr(u->key, ':') + 1, ':') + 1;
 	if (!u->path || hashmap_put(s->units, u->key, u) < 0) {
 		free(u->path);
 		free(u->key);
@@ -454,6 +459,19 @@ int cgroup_snapshot_take(const char *root, struct cgroup_snapshot **ret)
 		return r;
 	}
 	*ret = s;
+	return 0;
+}
+
+int cgroup_snapshot_foreach_unit(const struct cgroup_snapshot *s, cgroup_unit_func_t f,
+				 void *userdata)
+{
+	const struct snap_unit *u;
+	size_t i = 0;
+	int r;
+
+	while ((u = hashmap_iterate(s->units, &i, NULL)))
+		if ((r = f(u->manager, u->uid, u->name, u->path, u->id, userdata)) < 0)
+			return r;
 	return 0;
 }
 

@@ -49,6 +49,10 @@ int cgroup_tree_foreach_unit(const char *root, cgroup_unit_func_t f, void *userd
 struct cgroup_snapshot;
 int cgroup_snapshot_take(const char *root, struct cgroup_snapshot **ret);
 struct cgroup_snapshot *cgroup_snapshot_free(struct cgroup_snapshot *s);
+/* f for every unit the walk saw, once each (a name seen in more than one place with
+ * one of its paths), in no particular order. */
+int cgroup_snapshot_foreach_unit(const struct cgroup_snapshot *s, cgroup_unit_func_t f,
+				 void *userdata);
 /* cgroup_tree_find_unit() as of the snapshot: the same answer for every unit the walk
  * sees; slices, and names found in more than one place, are looked up in the tree. */
 int cgroup_snapshot_find_unit(const struct cgroup_snapshot *s, const char *root, uint32_t manager,

@@ -297,6 +297,58 @@ static void ensure_named_units(struct manager *m, uint64_t min_generation)
 	}
 }
 
+struct glob_walk {
+	struct manager *m;
+	uint64_t min_generation;
+};
+
+static bool globbed_for(const struct rule *r, uint32_t manager, uint32_t uid,
+			uint64_t min_generation)
+{
+	return r->is_glob && !rule_is_literal(r) && r->generation >= min_generation &&
+	       rule_manager_matches(r, manager, uid);
+}
+
+static int on_tree_unit(uint32_t manager, uint32_t uid, const char *name, const char *path,
+			uint64_t id, void *userdata)
+{
+	struct glob_walk *w = userdata;
+	struct rule *r;
+
+	RULE_FOREACH_MATCHING(r, &w->m->index, name)
+		if (globbed_for(r, manager, uid, w->min_generation))
+			return unit_get(w->m, manager, uid, name, true) ? 0 : -ENOMEM;
+	return 0;
+}
+
+/* Entries for the running units that unit-bound glob rules match. Sources report what
+ * happens from their start on: a cgroup source's first scan covers what ran before, the
+ * journal does not, and nothing reports again a unit that ran before a reload added a
+ * rule for it. One walk of the tree finds them all; the pass's lookups use it too. */
+static void ensure_globbed_units(struct manager *m, uint64_t min_generation)
+{
+	struct glob_walk w = { .m = m, .min_generation = min_generation };
+	bool any = false;
+	int r;
+
+	for (size_t i = 0; i < m->index.n_globs && !any; i++) {
+		const struct rule *g = m->index.globs[i];
+
+		any = g->is_glob && !rule_is_literal(g) && g->generation >= min_generation;
+	}
+	if (!any)
+		return;
+	if (!m->snapshot && cgroup_snapshot_take(m->opt.cgroup_root, &m->snapshot) < 0)
+		m->snapshot = NULL;
+	/* without a snapshot (the tree is larger than its bound) as far as a walk gets */
+	r = m->snapshot ? cgroup_snapshot_foreach_unit(m->snapshot, on_tree_unit, &w)
+			: cgroup_tree_foreach_unit(m->opt.cgroup_root, on_tree_unit, &w);
+	if (r == -ENOMEM)
+		log_oom();
+	else if (r < 0)
+		log_debug_errno(r, "Cannot walk the cgroup tree for the units of glob rules, ignoring: %m");
+}
+
 void dispatch_all(struct manager *m, unsigned flags, uint64_t min_generation)
 {
 	_cleanup_free_ struct unit **list = NULL;
@@ -311,6 +363,7 @@ void dispatch_all(struct manager *m, unsigned flags, uint64_t min_generation)
 	}
 
 	ensure_named_units(m, min_generation);
+	ensure_globbed_units(m, min_generation);
 	/* collect first: forgetting an entry changes the table */
 	list = calloc(hashmap_size(m->units) + 1, sizeof(*list));
 	if (!list) {

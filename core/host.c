@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The struct scnpm_host each module borrows: logging tagged with the module's name,
- * the module's command-line options, emit() for sources, report() for sinks and
- * health_put() for a module's health() ("scnpm status").
+ * the module's command-line options, emit() and resync() for sources, report() for sinks
+ * and health_put() for a module's health() ("scnpm status").
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -45,6 +45,17 @@ static int host_emit(const struct scnpm_host *h, const struct scnpm_event *ev)
 		return -EPERM;
 	}
 	return manager_handle_event(mod->manager, mod, ev);
+}
+
+static void host_resync(const struct scnpm_host *h)
+{
+	struct module *mod = host_to_module(h);
+
+	if (!mod->desc || mod->desc->kind != SCNPM_MODULE_SOURCE) {
+		log_warning("%s: resync() called by a module that is not a source, ignoring", mod->name);
+		return;
+	}
+	manager_want_resync(mod->manager, mod);
 }
 
 static void host_report(const struct scnpm_host *h, const struct scnpm_rule *rule,
@@ -103,5 +114,6 @@ void host_setup(struct module *mod, struct manager *m)
 		.emit = host_emit,
 		.report = host_report,
 		.health_put = host_health_put,
+		.resync = host_resync,
 	};
 }

@@ -260,14 +260,14 @@ static bool unit_in(char **list, uint32_t manager, const char *name)
 	return manager != SCNPM_MANAGER_USER && strv_contains(list, name);
 }
 
-static void manager_want(struct manager *m, bool reload, bool reapply);
+static void manager_want(struct manager *m, bool reload, bool reapply, bool resync);
 
 void manager_unit_reported(struct manager *m, struct unit *u)
 {
 	if (unit_in(m->opt.reload_units, u->kind, u->name))
-		manager_want(m, true, false);
+		manager_want(m, true, false, false);
 	else if (unit_in(m->opt.reapply_units, u->kind, u->name))
-		manager_want(m, false, true);
+		manager_want(m, false, true, false);
 }
 
 static bool manager_wants(struct manager *m, uint32_t kind, uint32_t uid, const char *name)
@@ -379,7 +379,11 @@ int manager_handle_event(struct manager *m, struct module *source, const struct 
 		urgent = ev->change == SCNPM_UNIT_STARTED && (u->stop_reported || !u->present);
 	u->stop_reported = ev->change == SCNPM_UNIT_STOPPED;
 
-	unit_triggered(u, urgent);
+	/* What the sources report while they start (source-cgroupfs's scan of the tree)
+	 * waits for the initial reconcile, which dispatches every unit once, in one pass,
+	 * with no cooldown begun: dispatching it here too would look at each cgroup twice. */
+	if (m->reconciled)
+		unit_triggered(u, urgent);
 	gate_schedule_check(m);
 	return 0;
 }
@@ -578,25 +582,30 @@ void manager_reapply_all(struct manager *m)
 static int manager_on_defer(sd_event_source *s, void *userdata)
 {
 	struct manager *m = userdata;
-	bool reload = m->want_reload, reapply = m->want_reapply;
+	bool reload = m->want_reload, reapply = m->want_reapply, resync = m->want_resync;
 
-	m->want_reload = m->want_reapply = false;
+	m->want_reload = m->want_reapply = m->want_resync = false;
+	/* each of these looks at every unit: the first one does the work of the others */
 	if (reload)
 		(void)manager_reload(m, true);
 	else if (reapply) {
 		log_info("Re-applying all rules");
 		manager_reapply_all(m);
+	} else if (resync) {
+		log_debug("Looking at every unit again");
+		dispatch_all(m, 0, 0);
 	}
 	return 0;
 }
 
-/* Reload or re-apply from the loop, not from inside a dispatch. */
-static void manager_want(struct manager *m, bool reload, bool reapply)
+/* Reload, re-apply or resync from the loop, not from inside a dispatch. */
+static void manager_want(struct manager *m, bool reload, bool reapply, bool resync)
 {
 	int r;
 
 	m->want_reload |= reload;
 	m->want_reapply |= reapply;
+	m->want_resync |= resync;
 	if (!m->defer) {
 		r = sd_event_add_defer(m->event, &m->defer, manager_on_defer, m);
 		if (r < 0) {
@@ -606,6 +615,12 @@ static void manager_want(struct manager *m, bool reload, bool reapply)
 		(void)sd_event_source_set_description(m->defer, "reapply");
 	}
 	(void)sd_event_source_set_enabled(m->defer, SD_EVENT_ONESHOT);
+}
+
+void manager_want_resync(struct manager *m, struct module *source)
+{
+	log_debug("%s: events may have been lost, looking at every unit again", source->name);
+	manager_want(m, false, false, true);
 }
 
 int module_init(struct module *mod)
@@ -671,9 +686,10 @@ int manager_start(struct manager *m)
 			return r;
 
 	m->started_usec = now_realtime_usec();
-	/* Initial reconcile: every rule once. What the sources reported while starting
-	 * went out already and is unchanged: this only adds the rest. */
+	/* Initial reconcile: every rule once, for every unit, those the sources reported
+	 * while starting included. */
 	dispatch_all(m, 0, 0);
+	m->reconciled = true;
 	/* from here on a new cgroup is a unit starting, not one that ran before us */
 	m->gates_armed = true;
 	gate_check_sources(m);

@@ -62,12 +62,15 @@ struct manager {
 	struct cgroup_snapshot *snapshot;
 
 	struct hashmap *units;	/* "manager:uid:name" -> struct unit (unit.h) */
+	struct unit *cool_head, *cool_tail;	/* units in their cooldown, by its end */
+	sd_event_source *cool_timer;	/* the head's end */
 	struct hashmap *applied;	/* -> struct applied (applied.h) */
 
 	sd_event_source *defer;	/* runs deferred reload/reapply */
 	sd_event_source *status_timer;	/* STATUS= to systemd, at most once a second */
-	bool want_reload, want_reapply;
+	bool want_reload, want_reapply, want_resync;
 	bool started;
+	bool reconciled;	/* the initial reconcile is done: events are dispatched */
 	bool checking;		/* --check: reports are the check's findings */
 	unsigned n_config_errors; /* logged by the last manager_parse_config() */
 
@@ -142,6 +145,8 @@ int manager_reload(struct manager *m, bool reapply_all);
 
 /* Re-apply every rule for every unit now (-a, after -u). */
 void manager_reapply_all(struct manager *m);
+/* A source may have lost events: look at every unit again from the loop (host resync()). */
+void manager_want_resync(struct manager *m, struct module *source);
 
 /* Give rule to the first sink (in command-line order) that can express it. */
 int manager_assign_sink(struct manager *m, struct rule *r);

@@ -246,6 +246,82 @@ Test(manager, journal_alone_finds_the_cgroup)
 	cr_assert(ne(u32, count(fx.log, "apply x.service 1:0 started system.slice/system-x.slice/x.service"), 0));
 }
 
+Test(manager, glob_rules_find_the_units_that_ran_before)
+{
+	static const char conf[] =
+		"# fj-*.service :: add rule inet f c socket cgroupv2 level %{level} %{cgroup} accept\n"
+		"# user/app-*.scope :: add rule inet f c socket cgroupv2 level %{level} %{cgroup} accept\n";
+
+	/* running before the start, reported by no source (the journal's view) */
+	mkcg("system.slice/fj-1.service");
+	mkcg("system.slice/system-fj.slice/fj-2.service");
+	mkcg(MAIL);
+	/* a user's same-named unit: the unqualified glob is for system units */
+	mkcg("user.slice/user-1000.slice/user@1000.service/app.slice/fj-3.service");
+	mkcg("system.slice/app-sys.scope");
+	cr_assert(eq(int, start(conf, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
+	run_pending();
+	cr_assert(holds("fj-1.service 1:0 :: add rule inet f c socket cgroupv2 level 2 \"system.slice/fj-1.service\" accept"));
+	cr_assert(holds("fj-2.service 1:0 :: add rule inet f c socket cgroupv2 level 3 \"system.slice/system-fj.slice/fj-2.service\" accept"));
+	cr_assert(holds("app-mail.scope 2:1000 :: add rule inet f c socket cgroupv2 level 5 \"" MAIL "\" accept"));
+	cr_assert(not(holds("fj-3.service")));
+	cr_assert(not(holds("app-sys.scope")));
+	cr_assert(eq(u32, count(fx.log, "apply "), 3));
+
+	/* a reload that adds a glob rule finds the units that run already, and only
+	 * applies the new rule */
+	mkcg("system.slice/late-1.service");
+	write_file(fx.conf, "# late-*.service :: add rule inet f c2 socket cgroupv2 level %{level} %{cgroup} accept\n"
+			    "# fj-*.service :: add rule inet f c socket cgroupv2 level %{level} %{cgroup} accept\n"
+			    "# user/app-*.scope :: add rule inet f c socket cgroupv2 level %{level} %{cgroup} accept\n");
+	cr_assert(eq(int, manager_reload(fx.m, false), 0));
+	run_pending();
+	cr_assert(holds("late-1.service 1:0 :: add rule inet f c2 socket cgroupv2 level 2 \"system.slice/late-1.service\" accept"));
+	cr_assert(eq(u32, count(fx.log, "apply "), 4));
+}
+
+Test(manager, a_resync_looks_at_every_unit_again)
+{
+	static const char conf[] =
+		"# fj-*.service :: add rule inet f c socket cgroupv2 level %{level} %{cgroup} accept\n"
+		"# a.service :: add rule inet f c2 socket cgroupv2 level 2 \"system.slice/a.service\" accept\n";
+
+	mkcg("system.slice/fj-1.service");
+	mkcg("system.slice/fj-2.service");
+	mkcg("system.slice/a.service");
+	cr_assert(eq(int, start(conf, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply "), 3));
+
+	/* behind scnpm's back (the source lost the events): restarted, stopped, started */
+	rmcg("system.slice/fj-1.service");
+	mkcg("system.slice/fj-1.service");
+	rmcg("system.slice/fj-2.service");
+	mkcg("system.slice/fj-3.service");
+	rmcg("system.slice/a.service");
+	mkcg("system.slice/a.service");
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply "), 3));
+
+	/* asked twice before the loop gets to it: one pass */
+	send_event("resync");
+	send_event("resync");
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply fj-1.service 1:0 started system.slice/fj-1.service"), 2));
+	cr_assert(eq(u32, count(fx.log, "apply fj-2.service 1:0 stopped"), 1));
+	cr_assert(eq(u32, count(fx.log, "apply fj-3.service 1:0 started system.slice/fj-3.service"), 1));
+	cr_assert(eq(u32, count(fx.log, "apply a.service 0:0 started system.slice/a.service"), 2));
+	cr_assert(eq(u32, count(fx.log, "apply "), 7));
+	cr_assert(holds("fj-1.service"));
+	cr_assert(not(holds("fj-2.service")));
+	cr_assert(holds("fj-3.service"));
+
+	/* nothing changed since: a resync sends nothing */
+	send_event("resync");
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply "), 7));
+}
+
 Test(manager, late_start_does_not_resurrect_a_gone_cgroup)
 {
 	cr_assert(eq(int, start(conf_templated, (struct manager_options){ .cooldown_usec = 0 }, NULL), 0));

@@ -14,6 +14,7 @@
 
 #include "cgroup-tree.h"
 #include "manager-fixture.h"
+#include "unit.h"
 #include "util.h"
 
 TestSuite(scale, .init = fixture_setup, .fini = fixture_teardown);
@@ -80,4 +81,44 @@ Test(scale, the_walk_finds_units_where_a_lookup_would)
 	cr_assert(eq(u32, count(fx.log, "apply app-x.scope 2:1000 started user.slice/user-1000.slice/user@1000.service/app.slice/app-x.scope :: "), 1));
 	cr_assert(eq(u32, count(fx.log, "apply a-b.slice 1:0 started a.slice/a-b.slice :: "), 1));
 	cr_assert(eq(u32, count(fx.log, "apply cf-"), 0));
+}
+
+/* Cooldowns share one queue and one timer: many units in their cooldown at once end
+ * in the order they began, each pending unit dispatched once more, and then nothing
+ * is left queued. */
+Test(scale, cooldowns_end_in_order_from_one_queue)
+{
+	enum { N = 100 };
+	char line[128], path[64];
+	const struct unit *prev = NULL;
+	unsigned queued = 0;
+
+	cr_assert(eq(int, start("# cq-*.service :: add rule inet f c socket cgroupv2 level %{level} %{cgroup} accept\n",
+				(struct manager_options){ .cooldown_usec = 1000000ULL }, NULL), 0));
+	run_pending();
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(path, sizeof(path), "system.slice/cq-%u.service", i);
+		mkcg(path);
+		snprintf(line, sizeof(line), "started\tsystem\tcq-%u.service\t%s", i, path);
+		send_event(line);
+		run_pending();
+	}
+	cr_assert(eq(u32, count(fx.log, "apply cq-"), N), "each start at once");
+	for (const struct unit *u = fx.m->cool_head; u; prev = u, u = u->cool_next, queued++)
+		cr_assert(prev == NULL || prev->cool_until <= u->cool_until);
+	cr_assert(eq(u32, queued, N));
+	/* stops within the cooldown wait for its end */
+	for (unsigned i = 0; i < N; i++) {
+		snprintf(path, sizeof(path), "system.slice/cq-%u.service", i);
+		rmcg(path);
+		snprintf(line, sizeof(line), "stopped\tsystem\tcq-%u.service", i);
+		send_event(line);
+	}
+	run_pending();
+	cr_assert(eq(u32, count(fx.log, "apply cq-"), N));
+	while (fx.m->cool_head)
+		cr_assert(ge(int, sd_event_run(fx.e, UINT64_MAX), 0));
+	cr_assert(eq(u32, count(fx.log, "apply cq-"), 2 * N), "each stop once, when its cooldown ended");
+	cr_assert(not(holds("cq-")));
+	cr_assert(eq(sz, hashmap_size(fx.m->units), 0), "and the units are forgotten");
 }

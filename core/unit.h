@@ -10,6 +10,9 @@
  * never waits for these timers: see dispatch.h.
  *
  * An entry is forgotten once its cooldown is over and the last look found no cgroup.
+ *
+ * Cooldowns all last the same (-c), so they end in the order they began: one queue per
+ * manager, oldest first, and one timer for its head, instead of a timer per unit.
  */
 
 #include <stdbool.h>
@@ -32,7 +35,8 @@ struct unit {
 	uint32_t kind;		/* enum scnpm_manager: SYSTEM, USER, or ANY (unknown: literal rules only) */
 	uint32_t uid;
 	enum unit_state state;
-	sd_event_source *timer;	/* armed unless UNIT_IDLE */
+	struct unit *cool_prev, *cool_next;	/* in the cooldown queue unless UNIT_IDLE */
+	uint64_t cool_until;	/* CLOCK_MONOTONIC: when its cooldown ends */
 
 	char *cgroup_hint;	/* where a cgroup source last saw it (validated owner), NULL */
 	bool stop_reported;	/* the latest event said stopped (a start after it is urgent) */

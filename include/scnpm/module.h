@@ -46,6 +46,8 @@
  *           and scnpm_module.health (the module's three optional), struct scnpm_inspect and SCNPM_RESULT_RESTORED. Modules
  *           built for 1.0 load unchanged; a 1.1 module checks
  *           SCNPM_HAS(h, struct scnpm_host, health_put) before using any of it.
+ *  ABI 1.2: appended scnpm_host.resync. A source checks
+ *           SCNPM_HAS(h, struct scnpm_host, resync) before calling it.
  */
 
 #include <stddef.h>
@@ -210,6 +212,13 @@ struct scnpm_host {
 	 * keys ending in "_realtime_usec" are CLOCK_REALTIME time stamps, in "_usec"
 	 * durations, both in microseconds. */
 	void (*health_put)(const struct scnpm_host *h, const char *key, uint64_t value);
+
+	/* ABI 1.2. Sources: events may have been lost (what the source reads had a gap: a
+	 * journal restarted, files gone before they were read). The core looks at every
+	 * unit again, once, from the loop, and the cgroup tree decides. Cheap to ask for
+	 * twice: requests before that pass are one. Must not be called from within a sink
+	 * callback. */
+	void (*resync)(const struct scnpm_host *h);
 	/* append only */
 };
 

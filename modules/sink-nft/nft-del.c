@@ -40,6 +40,9 @@
 #define NFT_DEL_RCVBUF	  (2 * 1024 * 1024)
 /* Batches refused for a stale generation before the deletes wait for the next sync. */
 #define NFT_DEL_ATTEMPTS 8
+/* What one datagram of answers may take: coalesced acks and echoes fill at most a page,
+ * a single rule echoed back may be bigger (nft-fast.c keeps its rules below this). */
+#define NFT_NL_RXBUF (16 * 1024)
 
 int nft_sink_open_del_socket(struct nft_sink *s)
 {
@@ -97,7 +100,7 @@ int nft_sink_get_genid(struct nft_sink *s, uint32_t *ret)
 	return 0;
 }
 
-static void put_batch_msg(char *buf, uint16_t type, uint32_t seq, uint32_t genid)
+size_t nft_sink_put_batch_msg(void *buf, uint16_t type, uint32_t seq, uint32_t genid)
 {
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	struct nfgenmsg *nfg;
@@ -106,10 +109,54 @@ static void put_batch_msg(char *buf, uint16_t type, uint32_t seq, uint32_t genid
 	nlh->nlmsg_flags = NLM_F_REQUEST;
 	nlh->nlmsg_seq = seq;
 	nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
-	*nfg = (struct nfgenmsg){.nfgen_family = AF_UNSPEC, .version = NFNETLINK_V0,
+	*nfg = (struct nfgenmsg){.nfgen_family = AF_UNSPEC,
+				 .version = NFNETLINK_V0,
 				 .res_id = htons(NFNL_SUBSYS_NFTABLES)};
 	if (genid != 0)
 		mnl_attr_put_u32(nlh, NFNL_BATCH_GENID, htonl(genid));
+	return nlh->nlmsg_len;
+}
+
+int nft_sink_nl_send(struct nft_sink *s, const void *buf, size_t len)
+{
+	for (;;) {
+		if (mnl_socket_sendto(s->del_nl, buf, len) >= 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+int nft_sink_nl_read(struct nft_sink *s, mnl_cb_t cb, mnl_cb_t ack_cb, void *userdata)
+{
+	mnl_cb_t ctl[NLMSG_MIN_TYPE] = {[NLMSG_ERROR] = ack_cb};
+	int lost = 0;
+
+	/* The kernel answers a request, and runs a whole batch, in our sendto(): all of
+	 * it is queued by now. */
+	for (;;) {
+		char rx[NFT_NL_RXBUF] __attribute__((aligned(4)));
+		ssize_t m =
+		    recv(mnl_socket_get_fd(s->del_nl), rx, sizeof(rx), MSG_DONTWAIT | MSG_TRUNC);
+
+		if (m < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return lost ? -ENOBUFS : 0;
+			if (errno != ENOBUFS)
+				return -errno;
+			lost = 1;
+			continue;
+		}
+		if ((size_t)m > sizeof(rx)) {
+			lost = 1; /* a datagram too big for us: as good as lost */
+			continue;
+		}
+		(void)mnl_cb_run2(rx, scnpm_nlmsg_framed_len(rx, (size_t)m), 0,
+				  mnl_socket_get_portid(s->del_nl), cb, userdata, ctl,
+				  NLMSG_MIN_TYPE);
+	}
 }
 
 struct del_acks {
@@ -146,15 +193,13 @@ static int del_batch(struct nft_sink *s, struct nft_del **p, size_t n, uint32_t 
 	size_t cap = (n + 2) * 512;
 	_cleanup_free_ char *buf = malloc(cap);
 	struct del_acks a = {.p = p, .n = n};
-	mnl_cb_t ctl[NLMSG_MIN_TYPE] = {[NLMSG_ERROR] = del_ack_cb};
 	size_t len = 0;
-	int failed = 0;
+	int failed = 0, r;
 
 	if (!buf)
 		return -ENOMEM;
 	a.first_seq = s->del_seq + 2;
-	put_batch_msg(buf, NFNL_MSG_BATCH_BEGIN, ++s->del_seq, genid);
-	len += ((struct nlmsghdr *)buf)->nlmsg_len;
+	len += nft_sink_put_batch_msg(buf, NFNL_MSG_BATCH_BEGIN, ++s->del_seq, genid);
 	for (size_t k = 0; k < n; k++) {
 		struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf + len);
 		struct nfgenmsg *nfg;
@@ -171,30 +216,14 @@ static int del_batch(struct nft_sink *s, struct nft_del **p, size_t n, uint32_t 
 		len += nlh->nlmsg_len;
 		p[k]->err = 0;
 	}
-	put_batch_msg(buf + len, NFNL_MSG_BATCH_END, ++s->del_seq, 0);
-	len += ((struct nlmsghdr *)(buf + len))->nlmsg_len;
+	len += nft_sink_put_batch_msg(buf + len, NFNL_MSG_BATCH_END, ++s->del_seq, 0);
 
-	for (;;) {
-		if (mnl_socket_sendto(s->del_nl, buf, len) >= 0)
-			break;
-		if (errno != EINTR)
-			return -errno;
-	}
-	/* The kernel runs a batch in our sendto(): its acks are all queued by now. */
-	for (;;) {
-		char rx[MNL_SOCKET_BUFFER_SIZE];
-		ssize_t m = recv(mnl_socket_get_fd(s->del_nl), rx, sizeof(rx), MSG_DONTWAIT);
-
-		if (m < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			return -errno;
-		}
-		(void)mnl_cb_run2(rx, scnpm_nlmsg_framed_len(rx, (size_t)m), 0,
-				  mnl_socket_get_portid(s->del_nl), NULL, &a, ctl, NLMSG_MIN_TYPE);
-	}
+	r = nft_sink_nl_send(s, buf, len);
+	if (r < 0)
+		return r;
+	r = nft_sink_nl_read(s, NULL, del_ack_cb, &a);
+	if (r < 0)
+		return r;
 	if (a.restart)
 		return -ERESTART;
 	for (size_t k = 0; k < n; k++)

@@ -70,6 +70,9 @@ int nft_sink_health(void *state)
 	h->health_put(h, "lost", s->n_lost);
 	h->health_put(h, "del_refused", s->n_del_refused);
 	h->health_put(h, "queued_deletes", s->n_dels);
+	h->health_put(h, "fast_adds", s->fast.n_adds);
+	h->health_put(h, "fast_refused", s->fast.n_refused);
+	h->health_put(h, "fast_templates", s->fast.n);
 	if (s->last_repair_realtime_usec != 0) {
 		h->health_put(h, "last_repair_realtime_usec", s->last_repair_realtime_usec);
 		h->health_put(h, "last_repair_usec", s->last_repair_usec);

@@ -26,8 +26,15 @@ struct nft_instance {
 
 	char *want;	  /* owned: the tagged add command that should be in; NULL: nothing */
 	uint64_t want_tag;
+	uint64_t want_cgroup_id; /* the cgroup want is for, 0: none or not known */
+	uint64_t want_path_hash; /* hash of that cgroup's path and want's text (no tag) */
 	uint64_t handle;  /* the rule in the kernel, 0: none */
 	uint64_t tag;	  /* its tag */
+	/* What the rule at handle was added (or adopted) for, when fast_ok: its template
+	 * may be read back before it is withdrawn, for the same rule in the unit's next
+	 * cgroup (nft-fast.c). */
+	uint64_t in_cgroup_id, in_path_hash;
+	int fast_ok;
 
 	uint32_t change;  /* the apply() to report (enum scnpm_change); 0: nothing to report */
 	uint32_t result;  /* a result decided at apply() (skipped, failed), 0: by the sync */

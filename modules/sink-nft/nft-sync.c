@@ -43,8 +43,15 @@ struct nft_op {
 	uint64_t old_handle, old_tag; /* to delete; 0: nothing */
 	struct nft_seen *adopt;       /* to take over; NULL: none */
 	int add;		      /* add i->want */
+	int capture;		      /* read the old rule back as a template first */
+	int fast;		      /* added on the fast path (nft-fast.c), as fast_handle */
+	uint64_t fast_handle;
 	ssize_t expect_idx;
 };
+
+/* Templates read back per sync, and adds sent on the fast path in one batch. */
+#define NFT_FAST_CAPTURE_MAX 64
+#define NFT_FAST_BATCH_MAX   64
 
 static void set_result(struct nft_instance *i, uint32_t result, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -265,9 +272,15 @@ static void plan(struct nft_sink *s, struct nft_op *op)
 	op->old_handle = i->handle;
 	op->old_tag = i->tag;
 	op->add = i->want && !op->adopt;
-	if (op->old_handle != 0)
+	/* Worth a template: withdrawn for good (the unit may come back at the same path),
+	 * or replaced by the same rule for another cgroup at the same path. */
+	op->capture = op->old_handle != 0 && i->fast_ok && !op->adopt &&
+		      (!i->want || i->want_path_hash == i->in_path_hash);
+	if (op->old_handle != 0) {
 		/* So that the DELRULE of our own delete is not taken for someone else's. */
 		nft_instances_set_handle(&s->instances, i, 0, 0);
+		i->fast_ok = 0;
+	}
 	if (op->adopt)
 		/* held from now on: a delete of it by someone else is seen as such */
 		nft_instances_set_handle(&s->instances, i, op->adopt->handle, i->want_tag);
@@ -324,7 +337,12 @@ static void committed(struct nft_sink *s, struct nft_op *op, uint64_t new_handle
 	int deleted = op->old_handle != 0;
 
 	/* The handles are in place already: an adopted one since plan(), a new one since
-	 * our transaction's NEWGEN was read (nft_sink_on_msg()). */
+	 * our transaction's NEWGEN was read (nft_sink_on_msg()) or our fast batch's echo. */
+	if (op->add || op->adopt) {
+		i->in_cgroup_id = i->want_cgroup_id;
+		i->in_path_hash = i->want_path_hash;
+		i->fast_ok = i->want_cgroup_id != 0;
+	}
 	if (i->result != 0)
 		return; /* decided at apply() */
 	if (op->adopt)
@@ -348,8 +366,8 @@ static void op_alone(struct nft_sink *s, struct nft_op *op)
 	const char *err = NULL;
 	int r;
 
-	if (!op->add) {
-		committed(s, op, 0);
+	if (!op->add || op->fast) {
+		committed(s, op, op->fast_handle);
 		return;
 	}
 	nft_buf_reset(&s->cmd);
@@ -431,6 +449,55 @@ static struct nft_del *take_dels(struct nft_sink *s, size_t extra, size_t *ret_n
 	return d;
 }
 
+static uint64_t op_handle(const struct nft_op *op, const struct nft_expect *expect)
+{
+	if (op->fast)
+		return op->fast_handle;
+	return op->expect_idx >= 0 ? expect[op->expect_idx].handle : 0;
+}
+
+/* Read back the rules about to be withdrawn that may serve as templates, then send the
+ * adds that have one as one batch of our own (nft-fast.c). What the kernel refuses is
+ * left to the libnftables transaction. */
+static void fast_path(struct nft_sink *s, struct nft_op *ops, size_t n_ops)
+{
+	struct nft_fast_add fa[NFT_FAST_BATCH_MAX];
+	size_t n_fa = 0, n_captured = 0;
+	int r;
+
+	for (size_t k = 0; k < n_ops && n_captured < NFT_FAST_CAPTURE_MAX; k++)
+		if (ops[k].capture) {
+			(void)nft_sink_fast_capture(s, ops[k].i, ops[k].old_handle, ops[k].old_tag);
+			n_captured++;
+		}
+	for (size_t k = 0; k < n_ops && n_fa < NFT_FAST_BATCH_MAX; k++) {
+		struct nft_fast_entry *e;
+
+		if (!ops[k].add || ops[k].i->result != 0)
+			continue;
+		e = nft_sink_fast_find(s, ops[k].i);
+		if (e)
+			fa[n_fa++] = (struct nft_fast_add){.i = ops[k].i, .e = e};
+	}
+	if (n_fa == 0)
+		return;
+	r = nft_sink_fast_add(s, fa, n_fa);
+	/* Our batch's notifications read now, before libnftables' transaction: they must
+	 * not be taken for its. */
+	(void)nft_sink_drain(s);
+	if (r < 0) {
+		scnpm_debug_errno(
+		    s->host, r,
+		    "The fast path refused %zu add(s), adding them through libnftables: %m", n_fa);
+		return;
+	}
+	for (size_t k = 0, j = 0; k < n_ops && j < n_fa; k++)
+		if (ops[k].i == fa[j].i) {
+			ops[k].fast = 1;
+			ops[k].fast_handle = fa[j++].handle;
+		}
+}
+
 int nft_sink_sync(struct nft_sink *s)
 {
 	_cleanup_free_ struct nft_op *ops = NULL;
@@ -464,8 +531,6 @@ int nft_sink_sync(struct nft_sink *s)
 	s->inflight = dels;
 	s->n_inflight = n_dels;
 
-	/* One transaction with every add. */
-	nft_buf_reset(&s->cmd);
 	while (nft_instances_first_dirty(&s->instances)) {
 		struct nft_instance *i = nft_instances_first_dirty(&s->instances);
 		struct nft_op *op = &ops[n_ops++];
@@ -483,6 +548,7 @@ int nft_sink_sync(struct nft_sink *s)
 				unadopt(s, op);
 				op->add = 0;
 				op->old_handle = 0;
+				op->capture = 0;
 				set_result(i, SCNPM_RESULT_FAILED, "out of memory");
 				continue;
 			}
@@ -493,38 +559,49 @@ int nft_sink_sync(struct nft_sink *s)
 							  .tag = op->old_tag};
 			s->n_inflight = n_dels;
 		}
-		if (op->add) {
-			r = nft_cmd_add_text(&s->cmd, i->want);
-			if (r < 0) {
-				op->add = 0;
-				set_result(i, SCNPM_RESULT_FAILED, "cannot build the nft command: %s",
-					   strerror(-r));
-				continue;
-			}
-			expect[n_expect] = (struct nft_expect){
-			    .family = i->family,
-			    .table = i->table,
-			    .chain = i->chain,
-			    .owner = i,
-			    .tag = i->want_tag,
-			};
-			op->expect_idx = (ssize_t)n_expect++;
+	}
+
+	/* A restart's adds go first on the fast path where a template allows. */
+	fast_path(s, ops, n_ops);
+
+	/* One transaction with every other add. */
+	nft_buf_reset(&s->cmd);
+	for (size_t k = 0; k < n_ops; k++) {
+		struct nft_op *op = &ops[k];
+		struct nft_instance *i = op->i;
+
+		if (!op->add || op->fast)
+			continue;
+		r = nft_cmd_add_text(&s->cmd, i->want);
+		if (r < 0) {
+			op->add = 0;
+			set_result(i, SCNPM_RESULT_FAILED, "cannot build the nft command: %s",
+				   strerror(-r));
+			continue;
 		}
+		expect[n_expect] = (struct nft_expect){
+		    .family = i->family,
+		    .table = i->table,
+		    .chain = i->chain,
+		    .owner = i,
+		    .tag = i->want_tag,
+		};
+		op->expect_idx = (ssize_t)n_expect++;
 	}
 
 	r = n_expect > 0 ? nft_sink_run(s, nft_buf_str(&s->cmd), expect, n_expect, &err) : 0;
 	if (r >= 0) {
 		for (size_t k = 0; k < n_ops; k++)
-			committed(s, &ops[k],
-				  ops[k].expect_idx >= 0 ? expect[ops[k].expect_idx].handle : 0);
+			committed(s, &ops[k], op_handle(&ops[k], expect));
 	} else if (n_expect == 1) {
 		/* The transaction was that one add: its error is that instance's result; the
-		 * others (unchanged, adopted, only a delete) sent nothing. */
+		 * others (unchanged, adopted, only a delete, on the fast path) sent nothing
+		 * in it. */
 		for (size_t k = 0; k < n_ops; k++)
 			if (ops[k].expect_idx >= 0)
 				add_failed(s, &ops[k], err);
 			else
-				committed(s, &ops[k], 0);
+				committed(s, &ops[k], op_handle(&ops[k], expect));
 	} else {
 		scnpm_debug(s->host, "Transaction of %zu nft add(s) failed, retrying one by one",
 			    n_expect);

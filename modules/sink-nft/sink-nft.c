@@ -269,6 +269,7 @@ static void nft_sink_done(void *state)
 	if (s->nft)
 		nft_ctx_free(s->nft);
 	nft_instances_done(&s->instances);
+	nft_fast_done(&s->fast);
 	nft_sink_dels_done(s);
 	nft_seen_done(&s->seen);
 	nft_txn_done(&s->txn);
@@ -482,12 +483,19 @@ static void nft_sink_want(struct nft_sink *s, const struct scnpm_event *unit,
 	free(i->want);
 	i->want = TAKE_PTR(tagged);
 	i->want_tag = tag;
+	/* The same path and text for another cgroup id is the same rule but for that id:
+	 * the fast path may put it back from the rule it withdrew (nft-fast.c). */
+	i->want_cgroup_id = unit->cgroup_id;
+	i->want_path_hash = scnpm_tag_finish(
+	    scnpm_tag_mix_str(scnpm_tag_mix_str(SCNPM_TAG_SEED, unit->cgroup_path), text));
 	return;
 
 want_nothing:
 	free(i->want);
 	i->want = NULL;
 	i->want_tag = 0;
+	i->want_cgroup_id = 0;
+	i->want_path_hash = 0;
 }
 
 static int nft_sink_apply(void *state, const struct scnpm_event *unit,
@@ -520,6 +528,8 @@ static void nft_sink_rule_remove(void *state, const struct scnpm_rule *rule)
 	 * reload's edited rules): no moment with neither or both. */
 	nft_instances_foreach(&s->instances, rule, queue_instance_delete, s);
 	(void)nft_instances_forget_rule(&s->instances, rule);
+	/* rule is freed after this: its address may come back as another directive's */
+	nft_fast_forget_rule(&s->fast, rule);
 }
 
 static int nft_sink_flush(void *state, const struct scnpm_rule *rule)

@@ -9,6 +9,8 @@
  *                one-by-one fallback, reports, restores, the start-up adoption and sweep;
  *   nft-run.c    the libnftables context: running a batch, learning its handles;
  *   nft-del.c    deletes by handle as our own batches, checked against the generation;
+ *   nft-fast.c   the fast path of a unit restart: templates of the rules withdrawn, put
+ *                back for the new cgroup as one raw batch;
  *   nft-check.c  scnpm --check: dry runs of what apply() would send;
  *   nft-inspect.c "scnpm status": inspect() and health().
  */
@@ -24,6 +26,7 @@
 #include "nft-dump.h"
 #include "nft-instance.h"
 #include "nft-notify.h"
+#include "nft-replay.h"
 
 enum nft_sink_lost_state {
 	NFT_SINK_LOST_NONE = 0,
@@ -39,6 +42,25 @@ struct nft_del {
 	uint64_t handle;     /* 0: settled (deleted, or known gone) */
 	uint64_t tag;	     /* the tag it carries, 0 when not known */
 	int err;	     /* nft-del.c: this delete's ack */
+};
+
+/* nft-fast.c: the template of a rule an instance withdrew, under the instance's key. */
+struct nft_fast_entry {
+	const void *rule; /* not dereferenced */
+	uint32_t manager, uid;
+	char *unit;	    /* owned */
+	uint64_t path_hash; /* the instance's in_path_hash when captured */
+	uint64_t used;	    /* when captured or last put: the least recent goes first */
+	int refused;	    /* the kernel refused what was put from it: to be dropped */
+	struct nft_replay t;
+};
+
+struct nft_fast {
+	struct nft_fast_entry *e; /* at most NFT_FAST_KEEP */
+	size_t n;
+	uint64_t clock;
+	uint64_t n_adds;    /* rules added on the fast path */
+	uint64_t n_refused; /* fast batches the kernel refused: their adds went the slow way */
 };
 
 struct nft_sink {
@@ -63,6 +85,7 @@ struct nft_sink {
 	uint32_t del_seq;
 	uint32_t genid; /* of the last NEWGEN read; 0 before the first */
 	uint64_t n_del_refused; /* delete batches the kernel refused: the ruleset had moved on */
+	struct nft_fast fast;
 
 	/* Tagged rules found in the kernel and not (yet) adopted: at start, after a resync. */
 	struct nft_seen_list seen;
@@ -121,12 +144,44 @@ int nft_sink_run(struct nft_sink *s, const char *cmds, struct nft_expect *e, siz
 
 /* nft-del.c */
 int nft_sink_open_del_socket(struct nft_sink *s);
+/* Our own nf_tables batches and requests on del_nl, shared by nft-del.c and nft-fast.c:
+ * the begin or end message of a batch (genid 0: none) at buf, returning its length;
+ * sending a batch or request; reading everything the kernel answered, which it queues
+ * before sendto() returns: messages to cb (may be NULL), acks and errors to ack_cb.
+ * Reading returns 0, -ENOBUFS when answers were lost, or another -errno. */
+size_t nft_sink_put_batch_msg(void *buf, uint16_t type, uint32_t seq, uint32_t genid);
+int nft_sink_nl_send(struct nft_sink *s, const void *buf, size_t len);
+int nft_sink_nl_read(struct nft_sink *s, mnl_cb_t cb, mnl_cb_t ack_cb, void *userdata);
 /* The ruleset's generation now (NFT_MSG_GETGEN). 0 or -errno. */
 int nft_sink_get_genid(struct nft_sink *s, uint32_t *ret);
 /* Delete the rules d[0..n) (the caller keeps the entries and their strings), each
  * batch refused by the kernel if the ruleset changed since it was decided on. What
  * cannot be decided is queued again. Returns how many were deleted or found gone. */
 size_t nft_sink_delete(struct nft_sink *s, struct nft_del *d, size_t n);
+
+/* nft-fast.c */
+void nft_fast_done(struct nft_fast *f);
+/* Drops the templates of rule's instances (the directive is gone). */
+void nft_fast_forget_rule(struct nft_fast *f, const void *rule);
+/* Read back the rule at handle (tag: its tag), which i added for in_cgroup_id at
+ * in_path_hash, before it is withdrawn, and keep it as i's template. 0, or -errno when it
+ * is not one (then nothing is kept for i). */
+int nft_sink_fast_capture(struct nft_sink *s, const struct nft_instance *i, uint64_t handle,
+			  uint64_t tag);
+/* The template for the rule i wants (same directive, unit, cgroup path and text, a known
+ * cgroup id), or NULL. Valid until the next capture. */
+struct nft_fast_entry *nft_sink_fast_find(struct nft_sink *s, const struct nft_instance *i);
+
+struct nft_fast_add {
+	struct nft_instance *i;
+	struct nft_fast_entry *e; /* from nft_sink_fast_find() */
+	uint64_t handle;	  /* out: of the rule added, 0 when not learned */
+	int err;		  /* the kernel's answer to this add */
+};
+/* Add what a[0..n) want from their templates as one batch of our own. 0 when the kernel
+ * took it: the instances hold their new rules (a handle not learned sets need_resync); a
+ * negative errno when nothing was added (the templates the kernel refused are dropped). */
+int nft_sink_fast_add(struct nft_sink *s, struct nft_fast_add *a, size_t n);
 
 /* sink-nft.c */
 int nft_sink_drain(struct nft_sink *s);

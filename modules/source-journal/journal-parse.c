@@ -186,6 +186,12 @@ static void set_reason(const char **ret_reason, const char *reason)
 		*ret_reason = reason;
 }
 
+int journal_parse_is_journal_start(const struct journal_fields *f)
+{
+	return f && streq_ptr(f->message_id, SD_MESSAGE_JOURNAL_START_STR) &&
+	       streq_ptr(f->transport, "driver");
+}
+
 int journal_parse_entry(const struct journal_fields *f, struct journal_unit_event *ret,
 			const char **ret_reason)
 {

@@ -65,6 +65,11 @@ extern const char *const journal_parse_message_ids[];
  *
  * Unit names are not validated here: the core validates every event a source reports.
  */
+/* Is the entry journald's own "Journal started" (SD_MESSAGE_JOURNAL_START), which each
+ * journald writes first? _TRANSPORT=driver: journald sets it only for what it writes
+ * itself, a client cannot send it. 1 or 0. */
+int journal_parse_is_journal_start(const struct journal_fields *f);
+
 int journal_parse_entry(const struct journal_fields *f, struct journal_unit_event *ret,
 			const char **ret_reason);
 

@@ -20,15 +20,25 @@
  * cannot be read (names the groups that can) or when there is none. Afterwards, read
  * errors are warnings and following carries on; rotation and vacuuming
  * (SD_JOURNAL_INVALIDATE) keep the read position.
+ *
+ * Gaps: what is not in the journal cannot be read from it. Files going (vacuuming, moved
+ * away) may take entries not read yet, files that could not be opened for a while
+ * (permissions) are read from where they are; and while journald restarts, PID 1 logs to
+ * the kernel's buffer instead, until it sees the new journald ready. So the module asks
+ * the core to look at every unit again (host->resync()) when the journal files changed
+ * and when it reads a new journald's "Journal started", and once more RESTART_SETTLE
+ * after that, by when PID 1 logs to the journal again.
  */
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <systemd/sd-event.h>
 #include <systemd/sd-id128.h>
 #include <systemd/sd-journal.h>
+#include <systemd/sd-messages.h>
 
 #include <scnpm/cleanup.h>
 #include <scnpm/log.h>
@@ -39,6 +49,10 @@
 
 /* Entries read per loop iteration before yielding to other event sources. */
 #define BATCH 256
+/* After journald's "Journal started": when to look at every unit once more (PID 1 logs
+ * to the journal again once it has seen the new journald ready, which follows that
+ * message at once). */
+#define RESTART_SETTLE_USEC (2 * 1000000ULL)
 
 static int journal_source_on_time(sd_event_source *es, uint64_t usec, void *userdata);
 
@@ -48,6 +62,7 @@ struct journal_source {
 	sd_event_source *io;
 	sd_event_source *timer;
 	sd_event_source *more;
+	sd_event_source *settle;	/* the resync after a journald restart */
 	sd_id128_t boot_id;
 	int have_boot_id;
 };
@@ -124,6 +139,47 @@ static void journal_source_emit(struct journal_source *s, const struct journal_u
 		scnpm_debug_errno(h, r, "Event for '%s' was dropped: %m", ue->unit);
 }
 
+static void journal_source_resync(struct journal_source *s)
+{
+	const struct scnpm_host *h = s->host;
+
+	if (SCNPM_HAS(h, struct scnpm_host, resync) && h->resync)
+		h->resync(h);
+}
+
+static int journal_source_on_settle(sd_event_source *es, uint64_t usec, void *userdata)
+{
+	struct journal_source *s = userdata;
+
+	scnpm_debug(s->host, "journald restarted %" PRIu64 " s ago, looking at every unit once more",
+		    (uint64_t)(RESTART_SETTLE_USEC / 1000000u));
+	journal_source_resync(s);
+	return 0;
+}
+
+/* A new journald: PID 1 logged elsewhere while there was none. */
+static void journal_source_journald_restarted(struct journal_source *s)
+{
+	const struct scnpm_host *h = s->host;
+	int r;
+
+	scnpm_notice(h, "journald restarted: what PID 1 logged meanwhile is not in the journal, "
+			"looking at every unit again");
+	journal_source_resync(s);
+	if (s->settle)
+		r = sd_event_source_set_time_relative(s->settle, RESTART_SETTLE_USEC);
+	else {
+		r = sd_event_add_time_relative(h->event, &s->settle, CLOCK_MONOTONIC,
+					       RESTART_SETTLE_USEC, 0, journal_source_on_settle, s);
+		if (r >= 0)
+			(void)sd_event_source_set_description(s->settle, "source-journal-settle");
+	}
+	if (r >= 0)
+		r = sd_event_source_set_enabled(s->settle, SD_EVENT_ONESHOT);
+	if (r < 0)
+		scnpm_warning_errno(h, r, "Failed to arm the journal's settle timer, ignoring: %m");
+}
+
 static void journal_source_handle_entry(struct journal_source *s)
 {
 	const struct scnpm_host *h = s->host;
@@ -143,6 +199,10 @@ static void journal_source_handle_entry(struct journal_source *s)
 	}
 	journal_fields_from_values(e.values, &f);
 
+	if (journal_parse_is_journal_start(&f)) {
+		journal_source_journald_restarted(s);
+		goto out;
+	}
 	r = journal_parse_entry(&f, &ue, &reason);
 	if (r == 0)
 		goto out;
@@ -226,10 +286,13 @@ static void journal_source_process(struct journal_source *s)
 	r = sd_journal_process(s->journal);
 	if (r < 0)
 		scnpm_warning_errno(s->host, r, "Failed to process journal changes, ignoring: %m");
-	else if (r == SD_JOURNAL_INVALIDATE)
-		/* Files were added or removed (rotation, vacuuming, runtime→persistent flush).
-		 * sd-journal keeps our location across that; just read on. */
-		scnpm_debug(s->host, "Journal files changed, following on");
+	else if (r == SD_JOURNAL_INVALIDATE) {
+		/* Files were added or removed (rotation, vacuuming, runtime→persistent flush,
+		 * readable again). sd-journal keeps our location across that, but a file
+		 * that went may have held entries not read yet. */
+		scnpm_debug(s->host, "Journal files changed, following on and looking at every unit again");
+		journal_source_resync(s);
+	}
 	journal_source_drain(s);
 	(void)journal_source_rearm(s);
 }
@@ -264,6 +327,7 @@ static void journal_source_done(void *state)
 	s->io = sd_event_source_disable_unref(s->io);
 	s->timer = sd_event_source_disable_unref(s->timer);
 	s->more = sd_event_source_disable_unref(s->more);
+	s->settle = sd_event_source_disable_unref(s->settle);
 	sd_journal_close(s->journal);
 	free(s);
 }
@@ -310,6 +374,7 @@ static int journal_source_open_local(const struct scnpm_host *h, sd_journal **re
  * term would need every uid, and _SYSTEMD_USER_UNIT=init.scope is missing in a user
  * manager's first seconds (see journal-parse.c). logger and friends are cut here; a
  * process that renames itself to "systemd" gets through and is refused in code.
+ * OR journald's own start message: (MESSAGE_ID=<journal start>) AND (_TRANSPORT=driver).
  */
 static int journal_source_add_matches(sd_journal *j)
 {
@@ -334,7 +399,12 @@ static int journal_source_add_matches(sd_journal *j)
 		if (r < 0)
 			return r;
 	}
-	return 0;
+	r = sd_journal_add_disjunction(j);
+	if (r >= 0)
+		r = sd_journal_add_match(j, "MESSAGE_ID=" SD_MESSAGE_JOURNAL_START_STR, 0);
+	if (r >= 0)
+		r = sd_journal_add_match(j, "_TRANSPORT=driver", 0);
+	return r < 0 ? r : 0;
 }
 
 static int journal_source_init(const struct scnpm_host *h, void **ret_state)

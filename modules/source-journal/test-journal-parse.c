@@ -264,3 +264,33 @@ Test(journal_parse, message_id_list_matches_the_mapping)
 	}
 	cr_assert(eq(sz, n, 7));
 }
+
+Test(journal_parse, journald_start_only_from_journald_itself)
+{
+	struct journal_fields f = {
+	    .message_id = SD_MESSAGE_JOURNAL_START_STR,
+	    .transport = "driver",
+	    .pid = "158",
+	    .uid = "0",
+	    .comm = "systemd-journal",
+	};
+	struct journal_unit_event ev;
+
+	cr_assert(eq(int, journal_parse_is_journal_start(&f), 1));
+	/* not a unit message */
+	cr_assert(eq(int, journal_parse_entry(&f, &ev, NULL), 0));
+	/* the same MESSAGE_ID from a client (logger --journald, syslog) */
+	f.transport = "journal";
+	cr_assert(eq(int, journal_parse_is_journal_start(&f), 0));
+	f.transport = "syslog";
+	cr_assert(eq(int, journal_parse_is_journal_start(&f), 0));
+	f.transport = NULL;
+	cr_assert(eq(int, journal_parse_is_journal_start(&f), 0));
+	/* journald's other messages */
+	f.transport = "driver";
+	f.message_id = SD_MESSAGE_JOURNAL_STOP_STR;
+	cr_assert(eq(int, journal_parse_is_journal_start(&f), 0));
+	f.message_id = NULL;
+	cr_assert(eq(int, journal_parse_is_journal_start(&f), 0));
+	cr_assert(eq(int, journal_parse_is_journal_start(NULL), 0));
+}

@@ -318,6 +318,43 @@ Test(source_journal, survives_rotation_and_vacuuming)
 	assert_event(3, SCNPM_UNIT_STARTED, SCNPM_MANAGER_SYSTEM, 0, "three.service");
 	assert_event(4, SCNPM_UNIT_STARTED, SCNPM_MANAGER_SYSTEM, 0, "sentinel.service");
 	cr_assert(logged("Journal files changed"));
+	/* a file that went may have held entries not read yet: the core looks again, once
+	 * for the rotation, once for the vacuuming at least */
+	cr_assert(ge(sz, fx.fh->n_resyncs, 2));
+}
+
+#define JOURNALD                                                                                   \
+	"_TRANSPORT=driver\n_PID=158\n_UID=0\n_COMM=systemd-journal\n"                               \
+	"_SYSTEMD_UNIT=systemd-journald.service\n_SYSTEMD_CGROUP=/system.slice/systemd-journald.service\n"
+#define JOURNAL_START "MESSAGE_ID=" SD_MESSAGE_JOURNAL_START_STR "\nMESSAGE=Journal started"
+
+/* While journald restarts PID 1 logs elsewhere: at the new journald's first message the
+ * core is asked to look at every unit again, and once more a little later. */
+Test(source_journal, journald_restart_resyncs_now_and_once_more)
+{
+	size_t base;
+
+	need_journal_remote();
+	WRITE("system.journal", SYSTEM_MANAGER STARTED "UNIT=old.service");
+	module_start();
+	(void)sd_event_run(fx.event, 0);
+	WRITE("system.journal", SYSTEM_MANAGER STARTED "UNIT=one.service");
+	wait_for("one.service");
+	base = fx.fh->n_resyncs;
+
+	WRITE("system.journal",
+	      /* forged: the same MESSAGE_ID from clients */
+	      LOGGER JOURNAL_START,
+	      "_TRANSPORT=journal\n_PID=4243\n_UID=0\n_COMM=systemd\n" JOURNAL_START,
+	      JOURNALD JOURNAL_START, SYSTEM_MANAGER STARTED "UNIT=sentinel.service");
+	wait_for("sentinel.service");
+	cr_assert(eq(sz, fx.fh->n_resyncs, base + 1));
+	cr_assert(eq(sz, fake_host_count_logs(fx.fh, LOG_NOTICE, "journald restarted"), 1));
+	cr_assert(eq(sz, fx.fh->n_events, 2), "no event for journald's message");
+
+	for (int i = 0; i < 100 && fx.fh->n_resyncs == base + 1; i++)
+		cr_assert(ge(int, sd_event_run(fx.event, 100000), 0));
+	cr_assert(eq(sz, fx.fh->n_resyncs, base + 2));
 }
 
 Test(source_journal, many_entries_in_batches)

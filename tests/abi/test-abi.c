@@ -90,7 +90,8 @@ Test(abi, scnpm_host)
 	PIN(struct scnpm_host, emit, 40, 8);
 	PIN(struct scnpm_host, report, 48, 8);
 	PIN(struct scnpm_host, health_put, 56, 8);
-	PIN_SIZE(struct scnpm_host, 64);
+	PIN(struct scnpm_host, resync, 64, 8);
+	PIN_SIZE(struct scnpm_host, 72);
 }
 
 Test(abi, scnpm_module)

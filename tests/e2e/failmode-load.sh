@@ -21,35 +21,17 @@ tb_preflight
 tap_plan 15
 
 tb_rootfs
-tb_write_nftables_conf <<-'NFT'
-	#!/usr/sbin/nft -f
-	flush ruleset
-	table inet filter {
-		set many { type cgroupsv2; }
-		set fset { type cgroupsv2; }
-		set kset { type cgroupsv2; }
-		chain manyc {
-		}
-		chain bulk {
-		}
-		chain whitelist {
-			udp dport 7901 accept comment "foreign"
-		}
-		chain output {
-			type filter hook output priority 0; policy accept;
-			oifname "lo" udp dport 7000-7999 jump whitelist
-			oifname "lo" udp dport 7000-7999 socket cgroupv2 level 3 @many accept
-			oifname "lo" udp dport 7000-7999 drop
-		}
-	}
-
-	# many@*.service :: add rule inet filter manyc socket cgroupv2 level %{level} %{cgroup} accept
-	# many@*.service :: add element inet filter many { %{cgroup} }
-	# flap.service :: add rule inet filter whitelist socket cgroupv2 level 2 "system.slice/flap.service" udp dport 7001 accept
-	# flap.service :: add element inet filter fset { %{cgroup} }
-	# keep.service :: add rule inet filter whitelist socket cgroupv2 level 2 "system.slice/keep.service" udp dport 7002 accept
-	# keep.service :: add element inet filter kset { %{cgroup} }
-NFT
+{
+	tb_failmode_ruleset --foreign 1 "set many 3" "set fset" "set kset" "chain manyc" "chain bulk"
+	cat <<-'NFT'
+		# many@*.service :: add rule inet filter manyc socket cgroupv2 level %{level} %{cgroup} accept
+		# many@*.service :: add element inet filter many { %{cgroup} }
+		# flap.service :: add rule inet filter whitelist socket cgroupv2 level 2 "system.slice/flap.service" udp dport 7001 accept
+		# flap.service :: add element inet filter fset { %{cgroup} }
+		# keep.service :: add rule inet filter whitelist socket cgroupv2 level 2 "system.slice/keep.service" udp dport 7002 accept
+		# keep.service :: add element inet filter kset { %{cgroup} }
+	NFT
+} | tb_write_nftables_conf
 cat >"$TB_ROOT/opt/tb/flap.sh" <<-'SH'
 	#!/bin/sh
 	[ -e /run/flap-hold ] && exec sleep infinity
@@ -81,7 +63,7 @@ done
 FLAP_UP=0	# 1 while flap.service is held up
 
 want_whitelist() {
-	echo 'udp dport 7901 accept comment "foreign"'
+	tb_foreign_rules 1
 	echo 'socket cgroupv2 level 2 "system.slice/keep.service" udp dport 7002 accept [scnpm]'
 	[ $FLAP_UP = 1 ] && echo 'socket cgroupv2 level 2 "system.slice/flap.service" udp dport 7001 accept [scnpm]'
 	return 0
@@ -162,7 +144,7 @@ tb_exec touch /run/flap-hold
 tb_exec systemctl start flap.service
 FLAP_UP=1
 tb_wait exact 0
-pid=$(tb_exec systemctl show -P MainPID "$TB_SCNPM_UNIT")
+pid=$(tb_scnpm_pid)
 TB_EXPECT_DAEMON=""
 tb_exec kill -STOP "$pid"
 stopped() {

@@ -19,35 +19,20 @@ tb_preflight
 tap_plan 15
 
 tb_rootfs
-tb_write_nftables_conf <<-'NFT'
-	#!/usr/sbin/nft -f
-	flush ruleset
-	table inet filter {
-		set sset { type cgroupsv2; }
-		set uset { type cgroupsv2; }
-		chain whitelist {
-			udp dport 7901 accept comment "foreign"
-			udp dport 7902 accept comment "foreign"
-		}
-		chain output {
-			type filter hook output priority 0; policy accept;
-			oifname "lo" udp dport 7000-7999 jump whitelist
-			oifname "lo" udp dport 7000-7999 socket cgroupv2 level 2 @sset accept
-			oifname "lo" udp dport 7000-7999 socket cgroupv2 level 5 @uset accept
-			oifname "lo" udp dport 7000-7999 drop
-		}
-	}
-
-	# keep.service :: add rule inet filter whitelist socket cgroupv2 level 2 "system.slice/keep.service" udp dport 7001 accept
-	# fm-*.service :: add rule inet filter whitelist socket cgroupv2 level %{level} %{cgroup} udp dport 7002 accept
-	# fm-*.service :: add element inet filter sset { %{cgroup} }
-	# user/fmu-*.scope :: add rule inet filter whitelist socket cgroupv2 level %{level} %{cgroup} udp dport 7003 accept
-	# user/fmu-*.scope :: add element inet filter uset { %{cgroup} }
-	# late.service :: add rule inet filter late socket cgroupv2 level 2 "system.slice/late.service" accept
-	# late.service :: add element inet filter lateset { %{cgroup} }
-NFT
-# churn.sh: until stopped, system services restart (and now and then stop) and user
-# scopes of a few reused names come and go; /run/churn-n counts the rounds.
+{
+	tb_failmode_ruleset --foreign 2 "set sset 2" "set uset 5"
+	cat <<-'NFT'
+		# keep.service :: add rule inet filter whitelist socket cgroupv2 level 2 "system.slice/keep.service" udp dport 7001 accept
+		# fm-*.service :: add rule inet filter whitelist socket cgroupv2 level %{level} %{cgroup} udp dport 7002 accept
+		# fm-*.service :: add element inet filter sset { %{cgroup} }
+		# user/fmu-*.scope :: add rule inet filter whitelist socket cgroupv2 level %{level} %{cgroup} udp dport 7003 accept
+		# user/fmu-*.scope :: add element inet filter uset { %{cgroup} }
+		# late.service :: add rule inet filter late socket cgroupv2 level 2 "system.slice/late.service" accept
+		# late.service :: add element inet filter lateset { %{cgroup} }
+	NFT
+} | tb_write_nftables_conf
+# churn.sh (tb_churn_start): until stopped, system services restart (and now and then
+# stop) and user scopes of a few reused names come and go; /run/churn-n counts the rounds.
 cat >"$TB_ROOT/opt/tb/churn.sh" <<-'SH'
 	i=0
 	for (( ; ; )); do
@@ -76,8 +61,7 @@ W=(inet filter whitelist)
 want_chain() {
 	local i
 
-	echo 'udp dport 7901 accept comment "foreign"'
-	echo 'udp dport 7902 accept comment "foreign"'
+	tb_foreign_rules 2
 	echo 'socket cgroupv2 level 2 "system.slice/keep.service" udp dport 7001 accept [scnpm]'
 	for i in 1 2 3 4; do
 		echo "socket cgroupv2 level 2 \"system.slice/fm-$i.service\" udp dport 7002 accept [scnpm]"
@@ -100,29 +84,13 @@ late_exact() {
 		tb_exact_set inet filter lateset "$(tb_live_ids late.service)"
 }
 steady() { # stop the churn, let its scopes end, every steady unit running
-	tb_exec systemctl stop tb-churn.service 2>/dev/null
-	tb_exec systemctl reset-failed tb-churn.service 2>/dev/null
+	tb_churn_stop
 	tb_wait eval '[ -z "$(tb_systemctl --user list-units --no-legend --plain --state=active "fmu-c*")" ]' || return 1
 	tb_exec systemctl start fm-1.service fm-2.service fm-3.service fm-4.service || return 1
 	tb_systemctl --user is-active -q fmu-steady.scope && return 0
 	tb_exec setsid -f env XDG_RUNTIME_DIR=/run/user/0 systemd-run --user -q --scope --unit fmu-steady \
 		sleep infinity </dev/null >/dev/null 2>&1
 	tb_wait tb_systemctl --user is-active -q fmu-steady.scope
-}
-rounds() {
-	tb_exec cat /run/churn-n 2>/dev/null || echo 0
-}
-churn_start() {
-	tb_exec rm -f /run/churn-n
-	tb_exec systemd-run -q --unit tb-churn bash /opt/tb/churn.sh
-	# under way: a few rounds done
-	tb_wait eval '[ "$(rounds)" -ge 3 ]'
-}
-churn_more() { # wait for N more rounds (the churn goes on meanwhile)
-	local want
-
-	want=$(($(rounds) + $1))
-	tb_wait eval '[ "$(rounds)" -ge $want ]'
 }
 log_count() {
 	tb_scnpm_log | grep -cE "$1"
@@ -155,19 +123,19 @@ tap_check "created after start: the late chain gets its rule and the late set it
 # Firewall reloads under churn
 
 restored=$(log_count 'Restored')
-churn_start
+tb_churn_start /opt/tb/churn.sh
 tap_ok $? "(setup) the churn runs: services restart, user scopes come and go"
 # the late chain and set go with each reload (nftables.conf does not have them)
 LATE=0
 for how in "systemctl restart nftables" "nft -f /etc/nftables.conf" "systemctl reload nftables"; do
 	tb_exec $how
-	churn_more 3 || break
+	tb_churn_more 3 || break
 done
 churned() {
-	churn_more 2 && [ "$(log_count 'Restored')" -gt "$restored" ]
+	tb_churn_more 2 && [ "$(log_count 'Restored')" -gt "$restored" ]
 }
 tap_check "three firewall reloads while the churn went on, scnpm restored what they took" churned
-echo "# churn rounds so far: $(rounds)"
+echo "# churn rounds so far: $(tb_churn_rounds)"
 steady
 TB_WAIT_TIMEOUT=20 tb_wait exact
 tap_ok $? "after the reloads and the churn: the exact state, foreign rules once each"
@@ -182,18 +150,18 @@ tap_check "the late chain and set created again after the reloads: filled again,
 # ---------------------------------------------------------------------------
 # kill -9 under churn, a new scnpm started while the churn goes on
 
-churn_start
-pid=$(tb_exec systemctl show -P MainPID "$TB_SCNPM_UNIT")
+tb_churn_start /opt/tb/churn.sh
+pid=$(tb_scnpm_pid)
 TB_EXPECT_DAEMON=""
 tb_exec systemctl kill -s KILL "$TB_SCNPM_UNIT"
 dead() {
 	! tb_scnpm_running
 }
 tap_check "kill -9 of scnpm (pid $pid) during the churn" tb_wait dead
-churn_more 5
+tb_churn_more 5
 tb_scnpm_start --debug /etc/nftables.conf
 tap_ok $? "a new scnpm starts while the churn goes on"
-churn_more 5
+tb_churn_more 5
 tap_check "(setup) the churn went on after the restart" tb_scnpm_running
 steady
 TB_WAIT_TIMEOUT=20 tb_wait exact

@@ -323,6 +323,42 @@ tb_start_user_manager() {
 	return 0
 }
 
+# tb_user_setup UID: an ordinary user with that uid in the container (made unless the
+# copied /etc has one), its home with ~/.config/systemd/user, its user manager running.
+# Sets TB_U_UID, TB_U_GID, TB_U_HOME and TB_U_UNITS (the user's unit directory).
+tb_user_setup() {
+	TB_U_UID=$1
+	if ! tb_exec getent passwd "$TB_U_UID" >/dev/null; then
+		tb_exec useradd -u "$TB_U_UID" -U -m -s /bin/bash "scnpm-e2e-$TB_U_UID" || return 1
+	fi
+	TB_U_GID=$(tb_exec getent passwd "$TB_U_UID" | cut -d: -f4)
+	TB_U_HOME=$(tb_exec getent passwd "$TB_U_UID" | cut -d: -f6)
+	[ -n "$TB_U_GID" ] && [ -n "$TB_U_HOME" ] || return 1
+	TB_U_UNITS=$TB_U_HOME/.config/systemd/user
+	tb_exec install -d -o "$TB_U_UID" -g "$TB_U_GID" "$TB_U_HOME" "$TB_U_HOME/.config" \
+		"$TB_U_HOME/.config/systemd" "$TB_U_UNITS" || return 1
+	tb_exec systemctl start "user@$TB_U_UID.service" || return 1
+	tb_as_user systemctl --user is-system-running --wait >/dev/null 2>&1
+	return 0
+}
+
+# tb_as_user CMD...: CMD in the container as the user of tb_user_setup, with its runtime
+# dir (setpriv, no other groups).
+tb_as_user() {
+	tb_exec setpriv --reuid="$TB_U_UID" --regid="$TB_U_GID" --clear-groups \
+		env HOME="$TB_U_HOME" XDG_RUNTIME_DIR="/run/user/$TB_U_UID" "$@"
+}
+
+# tb_user_service NAME: a long-running user unit of that user (as tb_simple_service).
+tb_user_service() {
+	tb_exec sh -c 'cat >"$1" && chown "$2" "$1"' - "$TB_U_UNITS/$1" "$TB_U_UID:$TB_U_GID" <<-'EOF'
+		[Unit]
+		StartLimitIntervalSec=0
+		[Service]
+		ExecStart=/bin/sleep infinity
+	EOF
+}
+
 # tb_systemctl [--user] ARGS...
 tb_systemctl() {
 	if [ "$1" = --user ]; then
@@ -528,6 +564,58 @@ tb_base_ruleset() {
 	EOF
 }
 
+# tb_failmode_ruleset [--foreign N] [ITEM...]: the ruleset of the failure-mode tests
+# (print it): the base ruleset (tb_base_ruleset) with N foreign rules in the whitelist
+# chain (tb_foreign_rules prints them as tb_exact_chain wants them), and for each ITEM:
+# "set NAME", a cgroupsv2 set; "set NAME LEVEL", one whose members' packets to the
+# whitelisted ports pass too (socket cgroupv2 level LEVEL @NAME accept); "chain NAME", an
+# empty chain. Scripts append their directives.
+tb_failmode_ruleset() {
+	local n=0 i item kind name level sets=() chains=() passes=()
+
+	[ "${1:-}" = --foreign ] && { n=$2; shift 2; }
+	for item; do
+		read -r kind name level <<<"$item"
+		case $kind in
+		set)
+			sets+=("$name")
+			[ -n "$level" ] && passes+=("oifname \"lo\" udp dport 7000-7999 socket cgroupv2 level $level @$name accept")
+			;;
+		chain) chains+=("$name") ;;
+		*) tb_die "tb_failmode_ruleset: unknown item '$item'" ;;
+		esac
+	done
+	echo '#!/usr/sbin/nft -f'
+	echo 'flush ruleset'
+	echo 'table inet filter {'
+	for i in "${sets[@]}"; do
+		printf '\tset %s { type cgroupsv2; }\n' "$i"
+	done
+	for i in "${chains[@]}"; do
+		printf '\tchain %s {\n\t}\n' "$i"
+	done
+	printf '\tchain whitelist {\n'
+	tb_foreign_rules "$n" | sed 's/^/\t\t/'
+	printf '\t}\n'
+	printf '\tchain output {\n'
+	printf '\t\ttype filter hook output priority 0; policy accept;\n'
+	printf '\t\toifname "lo" udp dport 7000-7999 jump whitelist\n'
+	for i in "${passes[@]}"; do
+		printf '\t\t%s\n' "$i"
+	done
+	printf '\t\toifname "lo" udp dport 7000-7999 drop\n'
+	printf '\t}\n}\n\n'
+}
+
+# tb_foreign_rules N: the N foreign rules of tb_failmode_ruleset, one a line.
+tb_foreign_rules() {
+	local i
+
+	for ((i = 1; i <= $1; i++)); do
+		echo "udp dport $((7900 + i)) accept comment \"foreign\""
+	done
+}
+
 # tb_app_with_rule: the base ruleset plus a literal rule letting app.service send to
 # UDP port 7001, loaded by nftables.service; app.service running, a listener on 7001.
 tb_app_with_rule() {
@@ -675,6 +763,36 @@ tb_wait() {
 }
 
 # ---------------------------------------------------------------------------
+# Churn: a script in the container (its path there) that loops until stopped, restarting
+# units, and writes how many rounds it has done to /run/churn-n after each.
+
+tb_churn_rounds() {
+	tb_exec cat /run/churn-n 2>/dev/null || echo 0
+}
+
+# tb_churn_start SCRIPT: run it as tb-churn.service and wait until it is under way (a few
+# rounds done).
+tb_churn_start() {
+	tb_exec rm -f /run/churn-n
+	tb_exec systemd-run -q --unit tb-churn bash "$1" || return 1
+	tb_wait eval '[ "$(tb_churn_rounds)" -ge 3 ]'
+}
+
+# tb_churn_more N: wait for N more rounds (the churn goes on meanwhile).
+tb_churn_more() {
+	local want
+
+	want=$(($(tb_churn_rounds) + $1))
+	tb_wait eval '[ "$(tb_churn_rounds)" -ge $want ]'
+}
+
+tb_churn_stop() {
+	tb_exec systemctl stop tb-churn.service 2>/dev/null
+	tb_exec systemctl reset-failed tb-churn.service 2>/dev/null
+	return 0
+}
+
+# ---------------------------------------------------------------------------
 # scnpm in the container
 
 # Module dirs of the build, as the container sees them, colon-joined.
@@ -723,6 +841,11 @@ tb_install_shipped_unit() {
 # "killed TERM", ... (empty while it runs).
 tb_scnpm_exit_status() {
 	tb_exec cat /run/tb-scnpm-exit 2>/dev/null
+}
+
+# tb_scnpm_pid: the main pid of the scnpm under test (0 when none).
+tb_scnpm_pid() {
+	tb_exec systemctl show -P MainPID "$TB_SCNPM_UNIT"
 }
 
 tb_scnpm_running() {

@@ -48,38 +48,13 @@ user_exit() {
 }
 trap user_exit EXIT
 
-# ---------------------------------------------------------------------------
-# uid 1000: an account (the copied /etc may have one), a home, its user manager
+# uid 1000: an account, a home, its user manager (after the system units below)
 
-if ! tb_exec getent passwd $U_UID >/dev/null; then
-	tb_exec useradd -u $U_UID -U -m -s /bin/bash scnpm-e2e-user ||
-		tb_die "cannot create a user with uid $U_UID"
-fi
-U_GID=$(tb_exec getent passwd $U_UID | cut -d: -f4)
-U_HOME=$(tb_exec getent passwd $U_UID | cut -d: -f6)
-if [ -z "$U_GID" ] || [ -z "$U_HOME" ]; then
-	tb_die "no group or home for uid $U_UID"
-fi
-U_UNITS=$U_HOME/.config/systemd/user
-tb_exec install -d -o $U_UID -g "$U_GID" "$U_HOME" "$U_HOME/.config" "$U_HOME/.config/systemd" "$U_UNITS" ||
-	tb_die "cannot make $U_UNITS"
-
-# as_user CMD...: CMD in the container as uid 1000, with its runtime dir
 as_user() {
-	tb_exec setpriv --reuid=$U_UID --regid="$U_GID" --clear-groups \
-		env HOME="$U_HOME" XDG_RUNTIME_DIR=/run/user/$U_UID "$@"
+	tb_as_user "$@"
 }
 usystemctl() {
 	as_user systemctl --user "$@"
-}
-# user_service NAME: a long-running user unit of uid 1000 (as tb_simple_service)
-user_service() {
-	tb_exec sh -c 'cat >"$1" && chown "$2" "$1"' - "$U_UNITS/$1" "$U_UID:$U_GID" <<-'EOF'
-		[Unit]
-		StartLimitIntervalSec=0
-		[Service]
-		ExecStart=/bin/sleep infinity
-	EOF
 }
 
 # ---------------------------------------------------------------------------
@@ -119,11 +94,12 @@ done
 for p in 7061 7063 8062; do
 	tb_listen $p
 done
+tb_user_setup $U_UID || tb_die "cannot set up uid $U_UID and its user manager"
+U_GID=$TB_U_GID
 for u in victim guarded tmpl sentinel hold; do
-	user_service $u.service
+	tb_user_service $u.service
 done
-tb_exec systemctl start user@$U_UID.service || tb_die "user@$U_UID.service did not start"
-usystemctl is-system-running --wait >/dev/null 2>&1
+usystemctl daemon-reload
 # hold.service keeps app.slice (the parent of the directories made below) alive
 usystemctl start hold.service || tb_die "uid $U_UID cannot start its units"
 

@@ -10,7 +10,8 @@
  *     CHANGE \t MANAGER \t UNIT [\t CGROUP-PATH [\t CGROUP-ID]]
  *
  * CHANGE is started, stopped or changed; MANAGER is system, any or user:UID. A line
- * "raw-short" emits an event whose size field is too small.
+ * "raw-short" emits an event whose size field is too small, a line "resync" asks the
+ * host to look at every unit again.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,6 +36,10 @@ static void test_source_line(struct test_source *s, char *line)
 	char *f[5] = {};
 	int n = 0;
 
+	if (strcmp(line, "resync") == 0) {
+		s->host->resync(s->host);
+		return;
+	}
 	if (strcmp(line, "raw-short") == 0) {
 		ev.size = 8;
 		ev.unit = "x.service";

@@ -125,6 +125,15 @@ static void fake_host_health_put(const struct scnpm_host *h, const char *key, ui
 		f->n_health++;
 }
 
+static void fake_host_resync(const struct scnpm_host *h)
+{
+	struct fake_host *f = (struct fake_host *)h;
+
+	f->n_resyncs++;
+	if (f->echo == FAKE_HOST_ECHO_ALL)
+		fprintf(stderr, "resync\n");
+}
+
 int fake_host_health(struct fake_host *f, const struct scnpm_module *d, void *state)
 {
 	f->n_health = 0;
@@ -159,6 +168,7 @@ struct fake_host *fake_host_new(sd_event *e, const char *module_name)
 	    .emit = fake_host_emit,
 	    .report = fake_host_report,
 	    .health_put = fake_host_health_put,
+	    .resync = fake_host_resync,
 	};
 	f->echo = FAKE_HOST_ECHO_ALL;
 	return f;

@@ -7,7 +7,7 @@
  * daemon. It lends the caller's sd_event, serves options from a small key/value table,
  * and records what the module does: every log line with its priority and error,
  * every emit() with a deep copy of the event, every report() with deep copies of the
- * unit name and the message. Records stay until cleared or freed, so a test asserts on
+ * unit name and the message, and how many times resync() was called. Records stay until cleared or freed, so a test asserts on
  * them after driving the module. Out of memory aborts: this is test code.
  */
 
@@ -61,6 +61,7 @@ struct fake_host {
 		uint64_t value;
 	} health[32];
 	size_t n_health;
+	size_t n_resyncs; /* resync() calls */
 	size_t n_options;
 	int echo; /* enum fake_host_echo */
 };
