@@ -14,6 +14,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <scnpm/module.h>
@@ -159,13 +160,22 @@ void setup(void)
 	if (mount("none", CG_ROOT, "cgroup2", 0, NULL) < 0)
 		prerequisite_missing("cgroup2 (mount failed)");
 
-	snprintf(fx.slice, sizeof(fx.slice), "scnpmtest%d.slice", (int)getpid());
+	/* The cgroup tree is the host's, shared with earlier runs that may have been killed
+	 * before their teardown, and in a PID namespace every run reuses the same small pids:
+	 * the pid alone does not make the name unique, the start time does. */
 	{
+		struct timespec ts;
 		char path[256];
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		snprintf(fx.slice, sizeof(fx.slice), "scnpmtest%d_%lx%lx.slice", (int)getpid(),
+			 (unsigned long)ts.tv_sec, (unsigned long)ts.tv_nsec);
 
 		snprintf(path, sizeof(path), CG_ROOT "/%s", fx.slice);
 		cr_assert(eq(int, mkdir(path, 0755), 0), "mkdir %s: %s", path, strerror(errno));
 		snprintf(fx.cgroups[fx.n_cgroups++], sizeof(fx.cgroups[0]), "%s", fx.slice);
+		/* Also when an assertion ends the worker before teardown runs. */
+		atexit(cg_rmdir_all);
 	}
 
 	fx.nft = nft_ctx_new(NFT_CTX_DEFAULT);

@@ -27,7 +27,7 @@ struct sink_nft_fixture {
 	const struct scnpm_module *m;
 	void *state;
 	struct nft_ctx *nft;		/* the test's own: other people's rules, listings */
-	char slice[64];			/* "scnpmtest<pid>.slice" */
+	char slice[64];			/* "scnpmtest<pid>_<start time>.slice" */
 	char cgroups[MAX_CGROUPS][128]; /* created, relative to CG_ROOT, in creation order */
 	size_t n_cgroups;
 	int ready;
