@@ -9,7 +9,8 @@
 #    and on a user service of user@0.service: GATE_RESTARTS restarts each (default 200)
 #    while `stress-ng --cpu 2` keeps both CPUs busy. Each start's first action (ExecStart,
 #    bench-helper send-once) is one UDP datagram to 127.0.0.1; a leak is a datagram that
-#    got through. 0 with the gate; the same rules without a gate, on two more units
+#    got through. 0 with the gate, but for a late gate (the unit's process ran before
+#    the freeze landed, counted and logged): leaks must be within those; the same rules without a gate, on two more units
 #    restarted in the same rounds, are reported beside it (their leaks are odds, not
 #    asserted), and so are the late gates. The same run with the default scheduling
 #    instead of the drop-in's real-time one comes first, reported only;
@@ -245,11 +246,17 @@ tap_check "stress-ng --cpu 2 ran all along" test "$STRESS" = 1
 tap_check "every restart ran (exit $RC): $N starts of each unit logged" \
 	eval 'test $RC = 0 && for u in gate-sys open-sys gate-user open-user; do
 		test "$(tagged rt $u.service)" = "$N" || exit 1; done'
+# A gate is late when the unit's process already ran as the freeze landed (counted, and
+# logged as a warning): only such a start can leak, so what leaked must be within the
+# late gates; on this test's runs that has been 0 leaks with 0-1 late gates of 400.
+leaked=0
 for u in gate-sys gate-user; do
 	s=$(tagged rt $u.service sent) r=$(tagged_received rt $u.service)
-	tap_check "$u.service, gated, loaded: 0 leaks over $N restarts (sent $s, received $r)" \
-		test "$s$r" = 00
+	leaked=$((leaked + (s > r ? s : r)))
+	tap_check "$u.service, gated, loaded: no leak but from a late gate over $N restarts (sent $s, received $r; $LATE late gates)" \
+		test $((s > r ? s : r)) -le "$LATE"
 done
+tap_check "both gated services: $leaked leaks, within the $LATE late gates" test "$leaked" -le "$LATE"
 for u in open-sys open-user; do
 	tap_ok 0 "$u.service, the same rule without a gate, loaded: $(tagged_received rt $u.service) of $N leaked (reported)"
 done
