@@ -30,7 +30,7 @@ tb_preflight
 	tb_missing "examples/scnpm.service.d/gates.conf (SCNPM_SOURCE_DIR)"
 command -v stress-ng >/dev/null || tb_missing "stress-ng not found (apt-get install stress-ng)"
 command -v jq >/dev/null || tb_missing "jq not found (apt-get install jq)"
-tap_plan 25
+tap_plan 26
 tb_boot
 tb_start_user_manager || tb_die "user@0.service did not start"
 
