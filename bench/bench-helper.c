@@ -8,16 +8,18 @@
  *                            0.5 s later "NAME SEQ b", then waits to be stopped
  *   send-once PORT NAME SEQFILE LOG
  *                            a unit's ExecStart: first action is one UDP datagram
- *                            "NAME SEQ" to 127.0.0.1:PORT; then appends "NAME SEQ sent USEC"
- *                            (or "blocked", when the output hook dropped it: EPERM) to LOG,
- *                            USEC the CLOCK_REALTIME microseconds of the attempt; exits 0
+ *                            "NAME SEQ" to 127.0.0.1:PORT; then appends "NAME SEQ sent USEC
+ *                            MONO" (or "blocked", when the output hook dropped it: EPERM) to
+ *                            LOG, USEC and MONO the CLOCK_REALTIME and CLOCK_MONOTONIC
+ *                            microseconds of the attempt; exits 0
  *   listen PORT FILE         receive datagrams on 127.0.0.1:PORT, one line each to FILE
  *   monitor FILE PREFIX DIR...
  *                            inotify on each DIR and an nf_tables netlink monitor
  *                            (NFNLGRP_NFTABLES) on one CLOCK_MONOTONIC: for every
  *                            directory PREFIX* created in a DIR, the microseconds until
  *                            a NEWRULE or NEWSETELEM carrying its cgroup id was
- *                            committed; lines "NAME ID USEC" to FILE; until SIGTERM
+ *                            committed; lines "NAME ID USEC CREATED" to FILE (CREATED: when
+ *                            the directory was seen, CLOCK_MONOTONIC us); until SIGTERM
  *   churn DIR PREFIX FROM K TIMEOUT_MS
  *                            mkdir DIR/PREFIX-I.service for I in FROM..FROM+K-1, one at a
  *                            time, each timed until a NEWRULE/NEWSETELEM with its id is
@@ -132,7 +134,7 @@ static int cmd_send(int argc, char **argv)
 static int cmd_send_once(int argc, char **argv)
 {
 	struct sockaddr_in sa;
-	struct timespec ts;
+	struct timespec ts, mono;
 	char seq[64], msg[256];
 	int fd, out, n;
 	bool sent;
@@ -145,13 +147,15 @@ static int cmd_send_once(int argc, char **argv)
 	read_seq(argv[3], seq, sizeof(seq));
 	n = snprintf(msg, sizeof(msg), "%s %s", argv[2], seq);
 	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
 	sent = sendto(fd, msg, n, 0, (struct sockaddr *)&sa, sizeof(sa)) == n;
 	if (!sent && errno != EPERM)
 		return die("sendto");
 	/* one write: lines of units running at once never mix */
-	n = snprintf(msg, sizeof(msg), "%s %s %s %" PRIu64 "\n", argv[2], seq,
+	n = snprintf(msg, sizeof(msg), "%s %s %s %" PRIu64 " %" PRIu64 "\n", argv[2], seq,
 		     sent ? "sent" : "blocked",
-		     (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
+		     (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000,
+		     (uint64_t)mono.tv_sec * 1000000 + (uint64_t)mono.tv_nsec / 1000);
 	out = open(argv[4], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (out < 0)
 		return die(argv[4]);
@@ -337,8 +341,8 @@ static void pending_match(struct monitor *m, const struct idlist *l, uint64_t t1
 		for (i = 0; i < m->n; i++) {
 			if (m->p[i].id != l->id[j])
 				continue;
-			fprintf(m->out, "%s %" PRIu64 " %" PRIu64 "\n", m->p[i].name, m->p[i].id,
-				t1 - m->p[i].t0);
+			fprintf(m->out, "%s %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", m->p[i].name,
+				m->p[i].id, t1 - m->p[i].t0, m->p[i].t0);
 			fflush(m->out);
 			m->p[i] = m->p[--m->n];
 			break;

@@ -17,6 +17,7 @@
 #include "cgroup-freeze.h"
 #include "cgroup-tree.h"
 #include "dispatch.h"
+#include "freezer.h"
 #include "gate.h"
 #include "log.h"
 #include "manager.h"
@@ -162,25 +163,47 @@ static void gate_log_fields(const struct gate *g, struct log_fields *f)
 
 /* Open the gate: stop watching, thaw unless someone else has set cgroup.freeze since (the
  * fd is the cgroup we froze, whatever its path is now), drop the record, forget the gate. */
+static void gate_on_freezer(const struct freezer_done *d, void *userdata);
+
+/* Queue a write to g's cgroup.freeze; written at once when there is no freezer thread. */
+static void gate_write(struct manager *m, struct gate *g, bool freeze)
+{
+	struct freezer_done d = { .id = g->cgroup_id, .freeze = freeze, .populated = -1 };
+	int frozen, r = 0;
+
+	if (!m->freezer)
+		r = freezer_new(m->event, gate_on_freezer, m, &m->freezer);
+	if (r >= 0)
+		r = freezer_queue(m->freezer, g->fd, g->cgroup_id, freeze);
+	if (r >= 0)
+		return;
+	log_debug_errno(r, "No freezer thread, writing cgroup.freeze from the loop: %m");
+	d.error = cgroup_write_freeze(g->fd, freeze);
+	if (freeze && d.error == 0 && cgroup_read_events(g->fd, &d.populated, &frozen) < 0)
+		d.populated = -1;
+	gate_on_freezer(&d, m);
+}
+
+/* Open the gate: stop watching, thaw unless someone else has set cgroup.freeze since (the
+ * fd is the cgroup we froze, whatever its path is now), drop the record, forget the gate. */
 static void gate_release(struct manager *m, struct gate *g, bool thaw, const char *why)
 {
 	uint64_t held = now_usec() - g->frozen_usec;
-	int r = 0;
 
 	/* first: our own thaw is not someone else's write */
 	if (g->wd >= 0)
 		(void)inotify_rm_watch(m->gate_inotify_fd, g->wd);
 	g->wd = -1;
+	/* after the freeze: the freezer keeps the order */
 	if (thaw)
-		r = cgroup_write_freeze(g->fd, false);
-	if (r < 0 && r != -ENODEV && r != -ENOENT)
-		log_warning_errno(r, "Cannot thaw cgroup '%s' of unit '%s': %m", g->path, g->unit);
-	else
-		log_debug("Gate of unit '%s' (cgroup %s) open after %" PRIu64 " us: %s", g->unit,
-			  g->key, held, why);
+		gate_write(m, g, false);
+	log_debug("Gate of unit '%s' (cgroup %s) open after %" PRIu64 " us: %s", g->unit, g->key,
+		  held, why);
 	m->gate_frozen_usec_total += held;
 	if (held > m->gate_frozen_usec_max)
 		m->gate_frozen_usec_max = held;
+	if (!g->freezing)	/* frozen: it held the unit (else it never froze) */
+		m->gate_holds[m->n_gate_holds++ % GATE_HOLDS] = held;
 	record_remove(m, g->key);
 	hashmap_remove(m->gates, g->key);
 	gate_free(g);
@@ -266,6 +289,9 @@ static void gate_check(struct manager *m, struct gate *g)
 	size_t n = 0, missing = 0;
 	uint64_t id;
 
+	/* the freeze is on its way: its report looks again */
+	if (g->freezing)
+		return;
 	/* gone (or replaced, or renamed by its user): nothing to hold back any more */
 	if (cgroup_tree_id(m->opt.cgroup_root, g->path, &id) < 0 || id != g->cgroup_id) {
 		gate_open(m, g, "its cgroup is gone");
@@ -529,8 +555,9 @@ static void gate_failed(struct manager *m, struct gate *g, int err)
 			: "the unit starts without waiting for its rules");
 }
 
-/* Freeze g's cgroup unless it is frozen already; 1 when we froze it, 0 when not, -errno. */
-static int gate_freeze(struct manager *m, struct gate *g, bool *ret_late)
+/* Is g's cgroup frozen already, or being frozen, by someone else (systemctl freeze, its
+ * user, an ancestor)? Theirs to thaw, never ours: 1 yes, 0 no, -errno. */
+static int gate_frozen_already(struct gate *g)
 {
 	int populated, frozen, asked, r;
 
@@ -540,27 +567,50 @@ static int gate_freeze(struct manager *m, struct gate *g, bool *ret_late)
 	asked = cgroup_read_freeze(g->fd);
 	if (asked < 0)
 		return asked;
-	/* frozen, or freezing, by someone else (systemctl freeze, its user, an ancestor):
-	 * theirs to thaw, never ours */
-	if (frozen == 1 || asked == 1)
-		return 0;
-	r = record_write(m, g);
-	if (r < 0 && !m->gate_record_warned) {
-		m->gate_record_warned = true;
-		log_warning_errno(r, "Cannot record frozen cgroups under %s/frozen (a crash would leave "
-				  "them for the next start to find), gating anyway: %m",
-				  m->opt.frozen_dir ?: runtime_dir());
+	return frozen == 1 || asked == 1;
+}
+
+/* The freezer's report of a write. */
+static void gate_on_freezer(const struct freezer_done *d, void *userdata)
+{
+	struct manager *m = userdata;
+	char key[32];
+	struct gate *g;
+
+	snprintf(key, sizeof(key), "%" PRIu64, d->id);
+	g = hashmap_get(m->gates, key);
+	if (!d->freeze) {
+		if (d->error < 0 && d->error != -ENOENT && d->error != -ENODEV)
+			log_warning_errno(d->error, "Cannot thaw cgroup %s: %m", key);
+		return;
 	}
-	r = cgroup_write_freeze(g->fd, true);
-	if (r < 0) {
-		record_remove(m, g->key);
-		return r;
+	if (!g || !g->freezing)
+		return;
+	/* (still freezing: a gate that never froze held nothing) */
+	if (d->error == -ENOENT || d->error == -ENODEV) {
+		gate_release(m, g, false, "its cgroup is gone");
+		return;
 	}
+	if (d->error < 0) {
+		gate_failed(m, g, d->error);
+		gate_release(m, g, false, "cannot freeze");
+		return;
+	}
+	g->freezing = false;
+	g->frozen_usec = now_usec();
+	m->n_gates++;
 	gate_watch(m, g);
-	/* a process in it now may have run before the freeze landed */
-	r = cgroup_read_events(g->fd, &populated, &frozen);
-	*ret_late = r >= 0 && populated == 1;
-	return 1;
+	if (d->populated == 1) {
+		struct log_fields f;
+
+		m->n_gates_late++;
+		gate_log_fields(g, &f);
+		log_struct(LOG_WARNING, &f,
+			   "Unit '%s': late gate, a process was in cgroup '%s' before it was frozen "
+			   "and may have run before its rules were in the kernel",
+			   g->unit, g->path);
+	}
+	gate_schedule_check(m);
 }
 
 void gate_new_cgroup(struct manager *m, struct unit *u, const char *path, uint64_t id)
@@ -570,7 +620,6 @@ void gate_new_cgroup(struct manager *m, struct unit *u, const char *path, uint64
 	uint64_t deadline;
 	struct stat st;
 	size_t n;
-	bool late = false;
 	int root, r;
 
 	if (!m->gates_armed || !m->gates || id == 0)
@@ -623,7 +672,7 @@ void gate_new_cgroup(struct manager *m, struct unit *u, const char *path, uint64
 		log_debug("Cgroup '%s' of unit '%s' changed before it could be gated", path, u->name);
 		goto fail;
 	}
-	r = gate_freeze(m, g, &late);
+	r = gate_frozen_already(g);
 	if (r == -ENOENT || r == -ENODEV) {
 		log_debug("Cgroup '%s' of unit '%s' is gone before it could be gated", path, u->name);
 		goto fail;
@@ -632,38 +681,34 @@ void gate_new_cgroup(struct manager *m, struct unit *u, const char *path, uint64
 		gate_failed(m, g, r);
 		goto fail;
 	}
-	if (r == 0) {
+	if (r > 0) {
 		m->n_gates_frozen_by_others++;
 		log_debug("Unit '%s': cgroup '%s' is frozen already (by someone else), not gating it",
 			  u->name, path);
 		goto fail;
-	}
-	g->frozen_usec = now_usec();
-	m->n_gates++;
-	if (late) {
-		struct log_fields f;
-
-		m->n_gates_late++;
-		gate_log_fields(g, &f);
-		log_struct(LOG_WARNING, &f,
-			   "Unit '%s': late gate, a process was in cgroup '%s' before it was frozen "
-			   "and may have run before its rules were in the kernel",
-			   u->name, path);
 	}
 	r = sd_event_add_time_relative(m->event, &g->timer, CLOCK_MONOTONIC, deadline, 0,
 				       gate_on_deadline, g);
 	if (r >= 0)
 		(void)sd_event_source_set_description(g->timer, "gate-deadline");
 	if (r < 0 || hashmap_put(m->gates, g->key, g) < 0) {
-		log_warning_errno(r < 0 ? r : -ENOMEM, "Unit '%s': cannot keep the gate, thawing: %m",
+		log_warning_errno(r < 0 ? r : -ENOMEM, "Unit '%s': cannot keep a gate, not gating: %m",
 				  u->name);
-		(void)cgroup_write_freeze(g->fd, false);
-		record_remove(m, g->key);
 		goto fail;
 	}
-	log_debug("Gate of unit '%s' closed on cgroup %s (%s), deadline %" PRIu64 " us", u->name,
+	r = record_write(m, g);
+	if (r < 0 && !m->gate_record_warned) {
+		m->gate_record_warned = true;
+		log_warning_errno(r, "Cannot record frozen cgroups under %s/frozen (a crash would leave "
+				  "them for the next start to find), gating anyway: %m",
+				  m->opt.frozen_dir ?: runtime_dir());
+	}
+	g->frozen_usec = now_usec();
+	g->freezing = true;
+	log_debug("Gate of unit '%s' closing on cgroup %s (%s), deadline %" PRIu64 " us", u->name,
 		  g->key, path, deadline);
-	gate_schedule_check(m);
+	/* the rules go out meanwhile: the write may wait for the kernel (freezer.h) */
+	gate_write(m, g, true);
 	return;
 fail:
 	gate_free(g);
@@ -750,6 +795,8 @@ void gate_free_all(struct manager *m)
 	struct gate *g;
 	size_t i = 0;
 
+	/* what is queued is written first (a freeze among it is thawed below) */
+	m->freezer = freezer_free(m->freezer);
 	if (m->gates) {
 		while ((g = hashmap_iterate(m->gates, &i, NULL))) {
 			(void)cgroup_write_freeze(g->fd, false);

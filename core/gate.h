@@ -5,17 +5,20 @@
  * Gates: no process of a gated unit runs before its gated directives are in the kernel.
  *
  * When a source reports a new cgroup of a unit that a gated directive matches (config.h:
- * "gate/"), the cgroup is frozen (cgroup.freeze, cgroup-freeze.h) before the core
- * dispatches its rules; a process systemd then moves into it does not run. Once the
- * sinks have reported every gated directive of the unit for that cgroup as in the
- * kernel (their report comes with the kernel's ack), it is thawed. A cgroup that is
+ * "gate/"), its freeze (cgroup.freeze, cgroup-freeze.h) is queued to the freezer thread
+ * (freezer.h: the write may wait for the kernel's cgroup lock) before the core dispatches
+ * its rules, which go out meanwhile; a process systemd then moves into it does not run.
+ * Once the freeze is reported and the sinks have reported every gated directive of the
+ * unit for that cgroup as in the kernel (their report comes with the kernel's ack), it
+ * is thawed (queued the same way, after the freeze). A cgroup that is
  * frozen already (systemctl freeze, a user's own freeze) is neither frozen nor thawed;
  * cgroups of units that match no gated directive are never touched.
  *
  * While a gate is closed, a write to its cgroup.freeze by anyone else (systemctl freeze or
  * thaw, the unit's user) ends it: the cgroup is theirs as they left it, and scnpm neither
  * thaws it nor writes to it again (inotify IN_MODIFY, which every write(2) raises; scnpm
- * watches only after its own freeze, and stops watching before its own thaw).
+ * watches only after its own freeze, and stops watching before its own thaw). systemd
+ * 252's freeze of a cgroup that is frozen already writes nothing, and so is not seen.
  *
  * A gate that cannot close (cgroup.freeze not writable: a read-only cgroup tree under
  * ProtectControlGroups=, no permission without CAP_DAC_OVERRIDE) is one log line naming
@@ -63,6 +66,7 @@ struct gate {
 	sd_event_source *timer;	/* the deadline */
 	bool expired;		/* the deadline passed */
 	bool held;		/* kept frozen (keep-frozen), said so */
+	bool freezing;		/* the freeze is queued (freezer.h), not reported yet */
 };
 
 /* What a gate waits for: one gated directive's last result for the gate's cgroup. */

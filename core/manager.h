@@ -23,9 +23,12 @@
 #include <scnpm/module.h>
 
 #include "config.h"
+#include "freezer.h"
 #include "hashmap.h"
 #include "loader.h"
 #include "rule-index.h"
+
+#define GATE_HOLDS 1024
 
 struct unit;
 
@@ -98,6 +101,7 @@ struct manager {
 	int cgroup_root_fd, frozen_dir_fd;	/* -EBADF until the first gate */
 	int gate_inotify_fd;	/* IN_MODIFY on each gate's cgroup.freeze; -EBADF until used */
 	sd_event_source *gate_inotify;
+	struct freezer *freezer;	/* writes cgroup.freeze off the loop; NULL until used */
 	bool gates_armed;	/* after the initial reconcile: new cgroups are gated */
 	bool gate_record_warned;
 	uint64_t n_gates;		/* cgroups frozen */
@@ -111,6 +115,9 @@ struct manager {
 	uint64_t n_gates_taken;		/* ended by someone else's write to cgroup.freeze */
 	bool gate_failed_hinted;	/* the first failure said why, the next ones do not */
 	uint64_t gate_frozen_usec_total, gate_frozen_usec_max;
+	/* how long the last GATE_HOLDS gates held their unit (a ring), for p50/p99 */
+	uint64_t gate_holds[GATE_HOLDS];
+	uint64_t n_gate_holds;	/* recorded ever: the ring holds the last min(n, GATE_HOLDS) */
 	uint64_t started_usec, reloaded_usec;	/* CLOCK_REALTIME; 0: not yet */
 
 	/* While health_module's health() runs: where its host->health_put() goes. */

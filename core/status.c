@@ -498,6 +498,26 @@ static struct json_object *module_json(struct manager *m, struct module *mod)
 	return o;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The p-th percentile (nearest rank) of how long the last gates held their unit. */
+static uint64_t gate_hold_percentile(struct manager *m, unsigned p)
+{
+	uint64_t v[GATE_HOLDS];
+	size_t n = m->n_gate_holds < GATE_HOLDS ? m->n_gate_holds : GATE_HOLDS;
+
+	if (n == 0)
+		return 0;
+	memcpy(v, m->gate_holds, n * sizeof(v[0]));
+	qsort(v, n, sizeof(v[0]), cmp_u64);
+	return v[(n * p + 99) / 100 - 1];
+}
+
 static struct json_object *gates_json(struct manager *m)
 {
 	struct json_object *o = json_object_new_object();
@@ -514,6 +534,8 @@ static struct json_object *gates_json(struct manager *m)
 		{ "frozen_by_others", m->n_gates_frozen_by_others },
 		{ "failed", m->n_gates_failed },
 		{ "taken", m->n_gates_taken },
+		{ "frozen_usec_p50", gate_hold_percentile(m, 50) },
+		{ "frozen_usec_p99", gate_hold_percentile(m, 99) },
 		{ "frozen_usec_max", m->gate_frozen_usec_max },
 	};
 
