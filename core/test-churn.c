@@ -29,6 +29,19 @@ static const char conf[] =
 	"# any/svc.service :: add rule inet f s socket cgroupv2 level 2 \"system.slice/svc.service\" accept\n"
 	"# job@*.service :: add element inet f jobs { %{unit} }\n";
 
+/* What a config reload swaps in and out, in turn: two directives of another text. */
+static void write_conf(unsigned variant)
+{
+	char *c = NULL;
+
+	cr_assert(ge(int, asprintf(&c, "%s"
+				   "# svc.service :: add rule inet f s socket cgroupv2 level 2 \"system.slice/svc.service\" udp dport %u accept\n"
+				   "# run-u*.scope :: add element inet f v%u { %%{cgroup} }\n",
+				   conf, 7000 + variant, variant), 0));
+	write_file(fx.conf, c);
+	free(c);
+}
+
 static unsigned svc_generation;
 
 /* One batch of BATCH new names per kind: each starts, then stops, and its cooldown ends. */
@@ -80,8 +93,10 @@ static void churn_batch(unsigned first)
 	run_pending();
 	if (first / BATCH % 10 == 0)
 		send_event("resync");
-	if (first / BATCH % 25 == 0)
+	if (first / BATCH % 25 == 0) {
+		write_conf(first / BATCH % 2);
 		cr_assert(eq(int, manager_reload(fx.m, first / BATCH % 50 == 0), 0));
+	}
 	run_pending();
 	/* the cooldowns end (1 ms each, one queue) */
 	while (fx.m->cool_head)
@@ -104,6 +119,7 @@ Test(churn, unit_names_that_come_and_go_leave_nothing_behind)
 	log_set_max_level(LOG_WARNING);
 	mkcg("system.slice/svc.service");
 	cr_assert(eq(int, start(conf, (struct manager_options){ .cooldown_usec = 1000 }, NULL), 0));
+	write_conf(1);
 	run_pending();
 
 	churn(0, WARMUP);
@@ -115,10 +131,10 @@ Test(churn, unit_names_that_come_and_go_leave_nothing_behind)
 	cr_log_info("heap in use: %zu bytes after %u names, %zu after %u more", warm, 3 * WARMUP, after,
 		    3 * N);
 	cr_assert(le(sz, hashmap_size(fx.m->units), 1), "units left: %zu", hashmap_size(fx.m->units));
-	cr_assert(eq(sz, hashmap_size(fx.m->applied), 1), "records left: %zu", hashmap_size(fx.m->applied));
+	cr_assert(le(sz, hashmap_size(fx.m->applied), 2), "records left: %zu", hashmap_size(fx.m->applied));
 	cr_assert(not(holds("run-u")));
 	cr_assert(not(holds("job@")));
-	cr_assert(eq(u32, count(fx.log, "apply run-u"), 4 * (WARMUP + N)), "each started and stopped once");
+	cr_assert(ge(u32, count(fx.log, "apply run-u"), 4 * (WARMUP + N)), "each started and stopped");
 	cr_assert(eq(u32, count(fx.log, "apply job@"), 2 * (WARMUP + N)));
 	cr_assert(eq(ptr, fx.logs, NULL), "%s", fx.logs ? fx.logs[0] : "");
 	if (!HEAP_USE_MEANINGFUL)
