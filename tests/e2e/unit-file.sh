@@ -3,14 +3,14 @@
 #
 # The installed unit (units/scnpm.service, as configured into the build dir) on a real
 # systemd: with its hardening (DynamicUser, CAP_NET_ADMIN only, journal group, netlink
-# and unix sockets only) scnpm starts, follows a service across a restart, reloads with
+# and unix sockets only, real-time priority 1) scnpm starts, follows a service across a restart, reloads with
 # "systemctl reload" and stops cleanly.
 set -u
 . "$(dirname "$0")/lib.sh"
 
 tb_preflight
 [ -f "$TB_BUILD_DIR/units/scnpm.service" ] || tb_missing "$TB_BUILD_DIR/units/scnpm.service not configured"
-tap_plan 11
+tap_plan 12
 tb_boot
 
 tb_app_with_rule
@@ -41,6 +41,9 @@ tap_check "systemctl start scnpm.service (Type=notify) succeeds" \
 pid=$(tb_exec systemctl show -P MainPID scnpm.service)
 tap_check "it runs as an unprivileged dynamic user with CAP_NET_ADMIN only" \
 	eval 'tb_exec awk "/^Uid:/ { exit !(\$2 != 0) } /^CapEff:/ { exit !(\$2 == \"0000000000001000\") }" /proc/$pid/status'
+tap_check "it runs at the lowest real-time priority (SCHED_FIFO 1), RestrictRealtime=yes kept" \
+	eval 'tb_exec chrt -p "$pid" | grep -q "policy: SCHED_FIFO" && tb_exec chrt -p "$pid" | grep -q "priority: 1$" &&
+		test "$(tb_exec systemctl show -P RestrictRealtime scnpm.service)" = yes'
 tap_check "a running service gets its rule at start" tb_wait tb_allowed app.service 7001
 tb_exec systemctl restart app.service
 tap_check "the rule follows the service across a restart" tb_wait tb_allowed app.service 7001
