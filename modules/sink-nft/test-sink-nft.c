@@ -447,11 +447,5 @@ Test(sink_nft, cgroups_that_come_and_go_leave_nothing_behind)
 
 	cr_assert(eq(sz, count_rules("run-u"), 0));
 	cr_assert(eq(sz, count_rules(NULL), 2), "the service's two");
-	cr_log_info("sink-nft: heap in use %zu bytes after %u cgroups, %zu after %u more", warm, WARMUP,
-		    after, N);
-	if (!HEAP_USE_MEANINGFUL)
-		cr_log_info("heap bound not checked: " HEAP_USE_SKIP_REASON);
-	else
-		cr_assert(le(sz, after, warm + HEAP_USE_SLACK), "the heap grew by %zd bytes over %u cgroups",
-			  (ssize_t)(after - warm), N);
+	heap_use_assert_flat("sink-nft, cgroups", warm, after, N);
 }

@@ -1030,13 +1030,7 @@ Test(sink_nftnl_kernel, cgroups_that_come_and_go_leave_nothing_behind)
 	cr_assert(eq(int, set_ids("t", "allowed", got, 4), 0));
 	cr_assert(eq(int, set_ids("t", "pol", got, 4), 0));
 	cr_assert(eq(sz, chain_rules("disp"), 0));
-	cr_log_info("sink-nftnl: heap in use %zu bytes after %u cgroups, %zu after %u more", warm,
-		    WARMUP, after, N);
-	if (!HEAP_USE_MEANINGFUL)
-		cr_log_info("heap bound not checked: " HEAP_USE_SKIP_REASON);
-	else
-		cr_assert(le(sz, after, warm + HEAP_USE_SLACK), "the heap grew by %zd bytes over %u cgroups",
-			  (ssize_t)(after - warm), N);
+	heap_use_assert_flat("sink-nftnl, cgroups", warm, after, N);
 }
 
 static int batch_on_generation(uint32_t genid, uint64_t id)

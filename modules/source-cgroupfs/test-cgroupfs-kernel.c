@@ -357,12 +357,5 @@ Test(cgroupfs_kernel, cgroups_that_come_and_go_leave_nothing_behind)
 	for (unsigned i = WARMUP; i < WARMUP + N; i += BATCH)
 		churn_round(i, BATCH);
 	after = heap_in_use();
-
-	cr_log_info("source-cgroupfs: heap in use %zu bytes after %u cgroups, %zu after %u more", warm,
-		    2 * WARMUP, after, 2 * N);
-	if (!HEAP_USE_MEANINGFUL)
-		cr_log_info("heap bound not checked: " HEAP_USE_SKIP_REASON);
-	else
-		cr_assert(le(sz, after, warm + HEAP_USE_SLACK), "the heap grew by %zd bytes over %u cgroups",
-			  (ssize_t)(after - warm), 2 * N);
+	heap_use_assert_flat("source-cgroupfs, cgroups", warm, after, 2 * N);
 }

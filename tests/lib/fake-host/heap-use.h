@@ -74,4 +74,19 @@ static inline size_t heap_in_use(void)
 #endif
 }
 
+/* In a Criterion test (criterion/new/assert.h included): the heap in use after a churn
+ * of n things is within HEAP_USE_SLACK of what it was after the warm-up, or the log says
+ * why that is not checked. */
+#define heap_use_assert_flat(what, warm, after, n)                                             \
+	do {                                                                                  \
+		cr_log_info("%s: heap in use %zu bytes after the warm-up, %zu after %u more",      \
+			    (what), (size_t)(warm), (size_t)(after), (unsigned)(n));                \
+		if (!HEAP_USE_MEANINGFUL)                                                      \
+			cr_log_info("heap bound not checked: " HEAP_USE_SKIP_REASON);          \
+		else                                                                           \
+			cr_assert(le(sz, (after), (warm) + HEAP_USE_SLACK),                    \
+				  "%s: the heap grew by %zd bytes over %u more", (what),           \
+				  (ssize_t)((after) - (warm)), (unsigned)(n));                      \
+	} while (0)
+
 #endif /* SCNPM_HEAP_USE_H */
