@@ -2,6 +2,7 @@
 /* The fixture of sink-nft's kernel tests: see test-sink-nft-fixture.h. */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -38,6 +39,24 @@ static void prerequisite_missing(const char *what)
 	cr_skip_test("sink-nft kernel test needs %s", what);
 }
 
+/* Cgroups a test made below one of the recorded ones, unrecorded (a churn of many). */
+static void cg_rmdir_children(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	char sub[512];
+
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+			snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+			if (rmdir(sub) < 0 && errno != ENOENT)
+				fprintf(stderr, "rmdir %s: %m\n", sub);
+		}
+	closedir(d);
+}
+
 static void cg_rmdir_all(void)
 {
 	char path[256];
@@ -45,6 +64,8 @@ static void cg_rmdir_all(void)
 	/* Deepest first: children were created after their parents. */
 	for (size_t i = fx.n_cgroups; i > 0; i--) {
 		snprintf(path, sizeof(path), CG_ROOT "/%s", fx.cgroups[i - 1]);
+		if (i > 1)
+			cg_rmdir_children(path);
 		if (rmdir(path) < 0 && errno != ENOENT)
 			fprintf(stderr, "rmdir %s: %m\n", path);
 	}

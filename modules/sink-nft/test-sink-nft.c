@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "heap-use.h"
 #include "test-sink-nft-fixture.h"
 
 TestSuite(sink_nft, .init = setup, .fini = teardown);
@@ -382,4 +383,69 @@ Test(sink_nft, refuses_elements)
 	bad_family.family = "inet4";
 	cr_assert(eq(int, fx.m->rule_add(fx.state, &bad_family), -EOPNOTSUPP));
 	cr_assert(eq(u32, result_of(&bad_family), SCNPM_RESULT_REFUSED));
+}
+
+/* Transient scopes get a new name and cgroup each time: what the sink keeps (instances,
+ * handles, libnftables' caches) must follow the cgroups that exist, not every one it
+ * ever saw. Unique cgroups below a slice of the test (the teardown removes what a
+ * failure leaves there), a service that restarts and a firewall reload in between; the
+ * heap in use afterwards is what it was after a warm-up round (heap-use.h). */
+static void churn_round(struct scnpm_rule *r, size_t n_rules, unsigned first, unsigned n)
+{
+	char name[64], rel[192], abs[256];
+	const char *svc;
+	struct scnpm_event ev;
+
+	for (unsigned i = first; i < first + n; i++) {
+		snprintf(name, sizeof(name), "run-u%u.scope", i);
+		snprintf(rel, sizeof(rel), "%s/churn.slice/%s", fx.slice, name);
+		snprintf(abs, sizeof(abs), CG_ROOT "/%s", rel);
+		cr_assert(eq(int, mkdir(abs, 0755), 0), "mkdir %s: %m", abs);
+		ev = unit_ev(SCNPM_UNIT_STARTED, name, rel);
+		apply(&ev, r, n_rules);
+		cr_assert(eq(u32, result_of(&r[n_rules - 1]), SCNPM_RESULT_APPLIED));
+	}
+	/* the service restarts: a new cgroup of the same name */
+	cg_rmdir("svc.service");
+	svc = cg_mkdir("svc.service");
+	ev = unit_ev(SCNPM_UNIT_STARTED, "svc.service", svc);
+	apply(&ev, r, n_rules);
+	if (first % 200 == 0) {
+		/* a firewall reload: the rules are gone, the sink puts them back */
+		nft_ok("flush chain inet scnpmt c\n");
+		settle();
+	}
+	for (unsigned i = first; i < first + n; i++) {
+		snprintf(name, sizeof(name), "run-u%u.scope", i);
+		snprintf(abs, sizeof(abs), CG_ROOT "/%s/churn.slice/%s", fx.slice, name);
+		cr_assert(eq(int, rmdir(abs), 0), "rmdir %s: %m", abs);
+		ev = unit_ev(SCNPM_UNIT_STOPPED, name, NULL);
+		apply(&ev, r, n_rules);
+	}
+	fake_host_clear_logs(fx.fh);
+}
+
+Test(sink_nft, cgroups_that_come_and_go_leave_nothing_behind)
+{
+	struct scnpm_rule r[2] = {
+		mkrule(1, "socket cgroupv2 level %{level} %{cgroup} counter accept"),
+		mkrule(2, "socket cgroupv2 level %{level} %{cgroup} tcp dport 25 drop"),
+	};
+	enum { BATCH = 10, WARMUP = 200, N = 10000 };
+	size_t warm, after;
+
+	cg_mkdir("churn.slice");
+	cg_mkdir("svc.service");
+	add_rules(r, 2);
+	fx.fh->echo = FAKE_HOST_ECHO_NONE;
+	for (unsigned i = 0; i < WARMUP; i += BATCH)
+		churn_round(r, 2, i, BATCH);
+	warm = heap_in_use();
+	for (unsigned i = WARMUP; i < WARMUP + N; i += BATCH)
+		churn_round(r, 2, i, BATCH);
+	after = heap_in_use();
+
+	cr_assert(eq(sz, count_rules("run-u"), 0));
+	cr_assert(eq(sz, count_rules(NULL), 2), "the service's two");
+	heap_use_assert_flat("sink-nft, cgroups", warm, after, N);
 }

@@ -33,6 +33,7 @@
 #include <linux/netfilter.h>
 
 #include "fake-host.h"
+#include "heap-use.h"
 #include "nftnl-batch.h"
 
 #define PORT_STEERED 40001
@@ -966,6 +967,72 @@ Test(sink_nftnl_kernel, restart_adopts_dispatch_rules_and_sweeps_leftovers)
 
 /* Send one batch adding id to set allowed, decided on generation genid; the error of the
  * batch-begin ack (-ERESTART when the ruleset moved on), or of the element's. */
+/* Transient scopes get a new name and cgroup each time: what the sink keeps must follow
+ * the cgroups that exist, not every one it ever saw. Elements, map entries and dispatch
+ * rules for a churn of unique cgroups, with firewall reloads in between; the heap in use
+ * afterwards is what it was after a warm-up round (heap-use.h). */
+static void churn_round(const struct scnpm_rule *const *rules, size_t n_rules, unsigned first,
+			unsigned n)
+{
+	char name[64];
+
+	for (unsigned i = first; i < first + n; i++) {
+		struct scnpm_event ev;
+
+		snprintf(name, sizeof(name), "run-u%u.scope", i);
+		cg_make(name);
+		ev = mkunit(SCNPM_UNIT_STARTED, name, name);
+		cr_assert(eq(int, mod->apply(state, &ev, rules, n_rules), 0));
+	}
+	settle();
+	if (first % 500 == 0) {
+		cr_assert(eq(int, sh("nft flush ruleset && nft -f %s", ruleset_file), 0));
+		settle();
+	}
+	for (unsigned i = first; i < first + n; i++) {
+		struct scnpm_event ev;
+
+		snprintf(name, sizeof(name), "run-u%u.scope", i);
+		cg_remove(name);
+		ev = mkunit(SCNPM_UNIT_STOPPED, name, NULL);
+		cr_assert(eq(int, mod->apply(state, &ev, rules, n_rules), 0));
+	}
+	settle();
+	cr_assert(eq(sz, fake_host_count_reports(fh, NULL, SCNPM_RESULT_FAILED), 0));
+	fake_host_clear_reports(fh);
+	fake_host_clear_logs(fh);
+}
+
+Test(sink_nftnl_kernel, cgroups_that_come_and_go_leave_nothing_behind)
+{
+	struct scnpm_rule allowed = mkrule(SCNPM_OBJECT_ELEMENT, "allowed", "{ %{cgroup} }");
+	struct scnpm_rule pol = mkrule(SCNPM_OBJECT_ELEMENT, "pol", "{ %{cgroup} : jump steer }");
+	struct scnpm_rule disp = mkrule(SCNPM_OBJECT_RULE, "disp", "socket cgroupv2 level 2 %{cgroup} accept");
+	const struct scnpm_rule *rules[] = { &allowed, &pol, &disp };
+	enum { BATCH = 50, WARMUP = 500, N = 10000 };
+	uint64_t got[4];
+	size_t warm, after;
+
+	load_ruleset();
+	for (size_t i = 0; i < 3; i++)
+		cr_assert(eq(int, mod->rule_add(state, rules[i]), 0));
+	cr_assert(eq(int, mod->start(state), 0));
+	settle();
+	fh->echo = FAKE_HOST_ECHO_NONE; /* restored after each reload; failures are asserted */
+
+	for (unsigned i = 0; i < WARMUP; i += BATCH)
+		churn_round(rules, 3, i, BATCH);
+	warm = heap_in_use();
+	for (unsigned i = WARMUP; i < WARMUP + N; i += BATCH)
+		churn_round(rules, 3, i, BATCH);
+	after = heap_in_use();
+
+	cr_assert(eq(int, set_ids("t", "allowed", got, 4), 0));
+	cr_assert(eq(int, set_ids("t", "pol", got, 4), 0));
+	cr_assert(eq(sz, chain_rules("disp"), 0));
+	heap_use_assert_flat("sink-nftnl, cgroups", warm, after, N);
+}
+
 static int batch_on_generation(uint32_t genid, uint64_t id)
 {
 	struct mnl_socket *nl = mnl_socket_open(NETLINK_NETFILTER);

@@ -31,6 +31,7 @@
 #include <scnpm/module.h>
 
 #include "fake-host.h"
+#include "heap-use.h"
 
 extern const struct scnpm_module scnpm_module_v1;
 
@@ -292,4 +293,69 @@ Test(cgroupfs_kernel, user_manager_subtree)
 	only_event(SCNPM_UNIT_STOPPED, full("user@4242.service/app.slice/app-x.scope"));
 	only_event(SCNPM_UNIT_STOPPED, full("user@4242.service"));
 	cr_assert(eq(sz, n_ours(), 7));
+}
+
+/* Transient scopes get a new name and cgroup each time: what the source keeps (a watch
+ * and a record per directory) must follow the directories that exist, not every one it
+ * ever saw. The module watches below our parent only (root=), so other cgroups on the
+ * shared hierarchy do not count; unique scopes of the system manager and of a user's
+ * come and go there, and the heap in use afterwards is what it was after a warm-up round
+ * (heap-use.h). */
+static size_t n_changes(uint32_t change)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < kx.host->n_events; i++)
+		n += kx.host->events[i].ev.change == change;
+	return n;
+}
+
+static void churn_round(unsigned first, unsigned n)
+{
+	char rel[128];
+
+	for (unsigned i = first; i < first + n; i++) {
+		snprintf(rel, sizeof(rel), "run-u%u.scope", i);
+		cg_mkdir(rel);
+		snprintf(rel, sizeof(rel), "user@4242.service/app.slice/run-u%u.scope", i);
+		cg_mkdir(rel);
+	}
+	run_until_idle();
+	cr_assert(eq(sz, n_changes(SCNPM_UNIT_STARTED), 2 * n));
+	for (unsigned i = first; i < first + n; i++) {
+		snprintf(rel, sizeof(rel), "run-u%u.scope", i);
+		cg_rmdir(rel);
+		snprintf(rel, sizeof(rel), "user@4242.service/app.slice/run-u%u.scope", i);
+		cg_rmdir(rel);
+	}
+	run_until_idle();
+	cr_assert(eq(sz, n_changes(SCNPM_UNIT_STOPPED), 2 * n));
+	cr_assert(eq(sz, fake_host_count_logs(kx.host, LOG_WARNING, NULL), 0));
+	fake_host_clear_events(kx.host);
+	fake_host_clear_logs(kx.host);
+}
+
+Test(cgroupfs_kernel, cgroups_that_come_and_go_leave_nothing_behind)
+{
+	enum { BATCH = 50, WARMUP = 500, N = 10000 };
+	size_t warm, after;
+	char root[128];
+
+	cg_mkdir("user@4242.service");
+	cg_mkdir("user@4242.service/app.slice");
+	snprintf(root, sizeof(root), CGROUP_MNT "/%s", kx.parent);
+	fake_host_set_option(kx.host, "root", root);
+	cr_assert(eq(int, scnpm_module_v1.init(&kx.host->host, &kx.state), 0));
+	cr_assert(eq(int, scnpm_module_v1.start(kx.state), 0));
+	run_until_idle();
+	fake_host_clear_events(kx.host);
+	fake_host_clear_logs(kx.host);
+
+	for (unsigned i = 0; i < WARMUP; i += BATCH)
+		churn_round(i, BATCH);
+	warm = heap_in_use();
+	for (unsigned i = WARMUP; i < WARMUP + N; i += BATCH)
+		churn_round(i, BATCH);
+	after = heap_in_use();
+	heap_use_assert_flat("source-cgroupfs, cgroups", warm, after, 2 * N);
 }
